@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SEEDS  ?= 20000
 
-.PHONY: run test lint typecheck sim clean
+.PHONY: run test lint typecheck sim clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check kvstore tests benchmarks
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy --strict kvstore/raft
+	$(BIN)/mypy --strict kvstore/raft kvstore/mvcc kvstore/storage
 
 test: lint typecheck
 	$(BIN)/pytest -n 2 tests
@@ -36,3 +36,7 @@ sim: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate kvstore/api/pb from proto/ (the drift test fails until you do).
+proto: $(VENV)/.installed-test
+	$(BIN)/python proto/generate.py

@@ -1,0 +1,1 @@
+"""The Raft consensus algorithm as a deterministic, sans-IO state machine."""

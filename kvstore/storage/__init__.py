@@ -1,0 +1,1 @@
+"""LevelDB (plyvel) persistence: raft log, hard state, MVCC data and meta."""
