@@ -173,6 +173,7 @@ class MemoryStorage:
             return
         if index > self.last_index():
             raise LogUnavailable(f"compact {index} > last {self.last_index()}")
-        self._entries = [Entry(term=self._entries[index - offset].term, index=index)] + (
-            self._entries[index - offset + 1 :]
-        )
+        self._entries = [
+            Entry(term=self._entries[index - offset].term, index=index),
+            *self._entries[index - offset + 1 :],
+        ]
