@@ -17,6 +17,10 @@ that must match exactly as often as expected (or generation fails loudly):
    in one pool are an import-time error. So our modules register in a pool of
    their own, kvstore.api.pb.POOL, defined by the __init__.py written here.
 
+Every file also gets a `# mypy: ignore-errors` first line: protoc's output is
+not strict-clean (and protobuf ships no type information), but the .pyi stubs
+still give mypy the message classes' fields and constructors.
+
 The output directory ends up holding exactly the generated files: stale
 ones are deleted, unchanged ones are left untouched. The result depends only
 on the .proto files and the grpcio-tools version.
@@ -36,6 +40,8 @@ DEFAULT_OUT = REPO_ROOT / "kvstore" / "api" / "pb"
 PACKAGE = "kvstore.api.pb"
 
 GENERATED_PATTERNS = ("*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py", "__init__.py")
+
+MYPY_HEADER = "# mypy: ignore-errors\n"
 
 INIT_TEMPLATE = '''\
 """Generated protobuf and gRPC modules: do not edit; run `make proto`.
@@ -99,7 +105,7 @@ def _use_our_pool(name: str, text: str) -> str:
 
 def render() -> dict[str, str]:
     """Run protoc and return {file name: final text} of every generated file."""
-    files: dict[str, str] = {"__init__.py": INIT_TEMPLATE.format(tools=_tools_version())}
+    files = {"__init__.py": MYPY_HEADER + INIT_TEMPLATE.format(tools=_tools_version())}
     with tempfile.TemporaryDirectory(prefix="kvstore-protoc-") as tmp:
         raw = Path(tmp)
         _run_protoc(raw)
@@ -110,7 +116,7 @@ def render() -> dict[str, str]:
             text = _rewrite_imports(text)
             if path.name.endswith("_pb2.py"):
                 text = _use_our_pool(path.name, text)
-            files[path.name] = text
+            files[path.name] = MYPY_HEADER + text
     return files
 
 

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """Generated protobuf and gRPC modules: do not edit; run `make proto`.
 
 Sources: proto/*.proto; generator: proto/generate.py (grpcio-tools 1.85.1).

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from kvstore.api.pb import auth_pb2 as _auth_pb2
 from kvstore.api.pb import kv_pb2 as _kv_pb2
 from google.protobuf.internal import containers as _containers

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from kvstore.api.pb import kv_pb2 as _kv_pb2
 from kvstore.api.pb import rpc_pb2 as _rpc_pb2
 from google.protobuf import descriptor as _descriptor
