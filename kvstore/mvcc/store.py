@@ -20,7 +20,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kvstore.mvcc import record
 from kvstore.mvcc.compare import compare_kv
@@ -261,7 +261,10 @@ class MVCCStore:
         if more:
             kvs = kvs[:limit]
         if req.keys_only:
-            kvs = [replace(kv, value=b"") for kv in kvs]
+            kvs = [
+                KeyValue(kv.key, kv.create_revision, kv.mod_revision, kv.version, b"", kv.lease)
+                for kv in kvs
+            ]
         return RangeResponse(cur, kvs, count, more)
 
     def _exists(self, key: bytes, at: int) -> bool:
