@@ -73,6 +73,7 @@ class Raft:
         # every conf-change entry after it, in index order.
         self._base_conf: ConfState = snap_conf
         self._conf_entries: list[tuple[int, ConfChange]] = []
+        self._prev_conf: ConfState = snap_conf
         first, last = storage.first_index(), storage.last_index()
         if last >= first:
             for e in storage.entries(first, last + 1):
@@ -85,10 +86,13 @@ class Raft:
         if hard_state.commit:
             self.log.commit_to(hard_state.commit)
         if config.applied:
-            if config.applied > self.log.committed:
+            if config.applied > self.log.last_index():
                 raise RaftUsageError(
-                    f"applied {config.applied} is beyond commit {self.log.committed}"
+                    f"applied {config.applied} is beyond the last index {self.log.last_index()}"
                 )
+            # Applied implies committed; the persisted commit may lag because
+            # a commit-only change to the hard state is written without fsync.
+            self.log.commit_to(config.applied)
             self.log.applied_to(config.applied)
 
         self.lead = NONE
@@ -117,8 +121,15 @@ class Raft:
         return SoftState(self.lead, self.role)
 
     def promotable(self) -> bool:
-        """Only a voter of its own current configuration may campaign."""
-        return self.id in self.conf.voters
+        """May this node campaign? A voter of its current configuration may.
+        So may a voter whose removal is appended but not yet committed: it
+        then counts votes in the new configuration only (which excludes it),
+        so it can still commit its own removal, as a removed leader does.
+        Without this, a cluster whose only up-to-date log belongs to such a
+        node could never elect a leader."""
+        if self.id in self.conf.voters:
+            return True
+        return self.id in self._prev_conf.voters and self.last_conf_index() > self.log.committed
 
     def committed_in_term(self) -> bool:
         return self.log.term(self.log.committed) == self.term
@@ -130,9 +141,12 @@ class Raft:
     # -- membership ------------------------------------------------------------
 
     def _fold_conf(self) -> ConfState:
-        cs = self._base_conf
+        """Recompute the configuration from the log; also remember the one
+        before the latest change (see promotable())."""
+        cs = prev = self._base_conf
         for _, cc in self._conf_entries:
-            cs = apply_conf_change(cs, cc)
+            prev, cs = cs, apply_conf_change(cs, cc)
+        self._prev_conf = prev
         return cs
 
     def last_conf_index(self) -> int:
@@ -741,5 +755,5 @@ class Raft:
         self.log.restore(snap)
         self._base_conf = meta.conf_state
         self._conf_entries = []
-        self._set_conf(meta.conf_state)
+        self._set_conf(self._fold_conf())
         return True

@@ -4,10 +4,13 @@ The core never writes to storage. The runtime writes what each Ready hands
 it (hard state, entries, snapshot) and then calls advance(). The core reads
 back stable entries through this interface.
 
-Index layout: the storage holds a snapshot at `snapshot.meta.index` (0 when
-there is none) followed by entries `first_index() .. last_index()`, where
-`first_index() == snapshot index + 1`. `term(snapshot index)` is answered from
-the snapshot metadata; anything lower raises LogCompacted.
+Index layout: the storage holds entries `first_index() .. last_index()` and
+the term of `first_index() - 1` (the compaction point). It also holds the
+latest snapshot, whose index is at least `first_index() - 1`: a runtime may
+keep some entries behind its snapshot so that slow followers can be served
+from the log. A runtime that restarts from a snapshot passes the applied
+index in Config.applied. Anything below `first_index() - 1` raises
+LogCompacted.
 """
 
 from __future__ import annotations
