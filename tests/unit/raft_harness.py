@@ -290,6 +290,19 @@ class Network:
                 delivered += 1
         raise AssertionError(f"network not quiescent after {max_messages} messages")
 
+    def deliver_until(self, pred: MessageFilter, max_messages: int = 100_000) -> Message:
+        """Like deliver_all, but stop right after delivering the first message
+        that `pred` matches (everything else stays queued)."""
+        for _ in range(max_messages):
+            self.process_all()
+            if not self.queue:
+                break
+            m = self.queue.popleft()
+            if self.deliver(m) and pred(m):
+                self.process(m.to)
+                return m
+        raise AssertionError("no matching message was delivered")
+
     def discard_queue(self) -> list[Message]:
         """Throw away (and return) every message in flight."""
         lost = list(self.queue)
