@@ -46,7 +46,8 @@ class Checker:
 
     # -- election safety and leader completeness ---------------------------------
 
-    def on_leader(self, raft: Raft) -> None:
+    def on_leader(self, raft: Raft) -> bool:
+        """Check a node that is leader now; returns True if it is newly so."""
         term, node = raft.term, raft.id
         holder = self.leaders.get(term)
         if holder is not None:
@@ -54,7 +55,7 @@ class Checker:
                 raise InvariantViolation(
                     "election safety", f"term {term} has two leaders: {holder} and {node}"
                 )
-            return
+            return False
         self.leaders[term] = node
         # Leader completeness: a new leader holds every committed entry.
         first = raft.log.first_index()
@@ -66,6 +67,7 @@ class Checker:
                     f"leader {node} of term {term} has term {t} at committed index "
                     f"{index} (committed term {self.committed[index]})",
                 )
+        return True
 
     # -- log matching and durability of commitment -----------------------------------
 

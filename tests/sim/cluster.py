@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kvstore.raft.confchange import apply_conf_change
 from kvstore.raft.config import Config, PlantedBugs
 from kvstore.raft.errors import ConfChangeRejected, ProposalDropped, ReadIndexDropped
 from kvstore.raft.rawnode import RawNode
@@ -63,10 +64,23 @@ class Params:
     max_msg_bytes: int
     max_inflight: int
     fault_time: int
+    isolate_new_leader: float = 0.0
+    """Chance that a newly elected leader is cut off soon after winning."""
     event_period: int = 15
 
     @classmethod
-    def from_seed(cls, seed: int, rng: random.Random) -> Params:
+    def from_seed(cls, seed: int, rng: random.Random, profile: str = "mixed") -> Params:
+        if profile == "mixed":
+            roll = rng.random()
+            profile = "turbulent" if roll < 0.25 else "figure8" if roll < 0.35 else "standard"
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose from {PROFILES}")
+        make: Callable[[int, random.Random], Params] = getattr(cls, profile)
+        return make(seed, rng)
+
+    @classmethod
+    def standard(cls, seed: int, rng: random.Random) -> Params:
+        """Every kind of fault and operation, at rates drawn per seed."""
         n_voters = rng.choice((3, 3, 5, 5, 7))
         n_spares = rng.choice((0, 1, 2))
         ids = range(1, n_voters + n_spares + 1)
@@ -88,6 +102,62 @@ class Params:
             max_inflight=rng.choice((1, 2, 4, 256)),
             fault_time=rng.choice((2000, 3000, 4000)),
         )
+
+
+    @classmethod
+    def turbulent(cls, seed: int, rng: random.Random) -> Params:
+        """Frequent leader changes with entries trickling out one at a time:
+        the histories (Raft paper, figure 8) where commit rules matter."""
+        n_voters = 5
+        ids = range(1, n_voters + 1)
+        return cls(
+            seed=seed,
+            n_voters=n_voters,
+            n_spares=0,
+            drop=rng.choice((0.02, 0.05, 0.1)),
+            duplicate=0.02,
+            max_delay=rng.choice((5, 15, 40)),
+            tick_periods={i: rng.choice((8, 10, 12)) for i in ids},
+            crash_rate=rng.choice((0.1, 0.2)),
+            step_crash_rate=rng.choice((0.01, 0.03)),
+            partition_rate=rng.choice((0.1, 0.2, 0.3)),
+            conf_change_rate=0.0,
+            transfer_rate=0.02,
+            snapshot_every=10_000,
+            max_msg_bytes=1,
+            max_inflight=1,
+            fault_time=4000,
+            isolate_new_leader=rng.choice((0.3, 0.6)),
+        )
+
+
+    @classmethod
+    def figure8(cls, seed: int, rng: random.Random) -> Params:
+        """Three voters whose leaders are cut off early and often, most
+        tellingly while they are still bringing followers up to date."""
+        ids = range(1, 4)
+        return cls(
+            seed=seed,
+            n_voters=3,
+            n_spares=0,
+            drop=rng.choice((0.0, 0.05)),
+            duplicate=0.0,
+            max_delay=rng.choice((5, 15, 30)),
+            tick_periods={i: rng.choice((8, 10, 12)) for i in ids},
+            crash_rate=0.1,
+            step_crash_rate=rng.choice((0.0, 0.01)),
+            partition_rate=0.3,
+            conf_change_rate=0.0,
+            transfer_rate=0.0,
+            snapshot_every=10_000,
+            max_msg_bytes=1,
+            max_inflight=1,
+            fault_time=4000,
+            isolate_new_leader=rng.choice((0.3, 0.6)),
+        )
+
+
+PROFILES = ("mixed", "standard", "turbulent", "figure8")
 
 
 @dataclass
@@ -114,9 +184,11 @@ class SimNode:
 
 
 class Cluster:
-    def __init__(self, seed: int, bugs: PlantedBugs | None = None) -> None:
+    def __init__(
+        self, seed: int, bugs: PlantedBugs | None = None, profile: str = "mixed"
+    ) -> None:
         self.rng = random.Random(seed)
-        self.p = Params.from_seed(seed, self.rng)
+        self.p = Params.from_seed(seed, self.rng, profile)
         self.bugs = bugs or PlantedBugs()
         self.check = Checker()
         self.now = 0
@@ -221,8 +293,8 @@ class Cluster:
                 self.check.on_read_state(node.id, rs)
             raw.advance(rd)
             node.checked_commit = self.check.on_commit(raft, node.checked_commit)
-            if raft.role is Role.LEADER:
-                self.check.on_leader(raft)
+            if raft.role is Role.LEADER and self.check.on_leader(raft):
+                self._nemesis_new_leader(node)
             self._maybe_snapshot(node)
 
     @staticmethod
@@ -234,6 +306,28 @@ class Cluster:
 
         return term
 
+    def _nemesis_new_leader(self, node: SimNode) -> None:
+        if self.faults_on and self.rng.random() < self.p.isolate_new_leader:
+            self._at(self.now + self.rng.randrange(25), "isolate", node.id)
+
+    def _nemesis_leader_startup(self, node: SimNode) -> None:
+        """Cut off a leader while it is still bringing followers up to date,
+        before it has committed an entry of its own term: the window in
+        which the commit rules of Raft §5.4.2 matter most."""
+        raw = node.raw
+        if (
+            self.faults_on
+            and raw is not None
+            and raw.raft.role is Role.LEADER
+            and not raw.raft.committed_in_term()
+            and self.rng.random() < self.p.isolate_new_leader
+        ):
+            self._isolate(node.id, "leader in start-up")
+
+    def _isolate(self, victim: int, why: str) -> None:
+        self.blocked |= {(victim, o) for o in self.nodes} | {(o, victim) for o in self.nodes}
+        self.trace.append(f"t={self.now} isolate {victim} ({why})")
+
     def _apply(self, node: SimNode, e: Entry) -> None:
         app = node.app
         if e.index != app.index + 1:
@@ -243,8 +337,6 @@ class Cluster:
         app.digest = self.check.on_apply(node.id, e, app.digest)
         app.index = e.index
         if e.type is EntryType.CONF_CHANGE:
-            from kvstore.raft.confchange import apply_conf_change
-
             app.conf = apply_conf_change(app.conf, ConfChange.decode(e.data))
         node.applied_since_snapshot += 1
 
@@ -285,6 +377,8 @@ class Cluster:
                 self._dropped(sender, m)
             return
         target.raw.step(m)
+        if m.type is MessageType.APP_RESP and not m.reject:
+            self._nemesis_leader_startup(target)
         if m.type is MessageType.SNAP and sender.raw is not None:
             # The snapshot stream completed: the transport reports success.
             self._at(self.now + 1, "snap_done", (sender, sender_incarnation, m.to))
@@ -395,7 +489,8 @@ class Cluster:
             choices.append(ConfChange(ConfChangeType.ADD_VOTER, rng.choice(sorted(conf.learners))))
         if len(conf.voters) > 1:
             # Any member, the leader included.
-            choices.append(ConfChange(ConfChangeType.REMOVE_NODE, rng.choice(sorted(conf.members()))))
+            victim = rng.choice(sorted(conf.members()))
+            choices.append(ConfChange(ConfChangeType.REMOVE_NODE, victim))
         if not choices:
             return
         cc = rng.choice(choices)
@@ -429,16 +524,19 @@ class Cluster:
                 if sender.raw is not None and sender.incarnation == inc:
                     sender.raw.report_snapshot(to, ok=kind == "snap_done")
                     self._process(sender)
+            elif kind == "isolate":
+                if self.faults_on:
+                    assert isinstance(payload, int)
+                    self._isolate(payload, "new leader")
             elif kind == "restart":
                 node = payload
                 assert isinstance(node, SimNode)
                 if node.raw is None:
                     self._start(node)
-            elif kind == "chaos":
-                if self.faults_on:
-                    self._client_action()
-                    self._fault_action()
-                    self._at(time + self.p.event_period, "chaos", None)
+            elif kind == "chaos" and self.faults_on:
+                self._client_action()
+                self._fault_action()
+                self._at(time + self.p.event_period, "chaos", None)
         self.now = end
 
     def run(self) -> None:

@@ -1,4 +1,5 @@
-"""Run one simulation seed: `python -m tests.sim.replay SEED [--bug NAME]`.
+"""Run one simulation seed:
+`python -m tests.sim.replay SEED [--bug NAME] [--profile NAME]`.
 
 This is the one-line repro command printed by a failing simulation test.
 """
@@ -10,24 +11,28 @@ import sys
 
 from kvstore.raft.config import PlantedBugs
 from tests.sim.checker import InvariantViolation
-from tests.sim.cluster import Cluster
+from tests.sim.cluster import PROFILES, Cluster
 
 BUG_NAMES = tuple(PlantedBugs.__dataclass_fields__)
 
 
-def repro_command(seed: int, bug: str | None = None) -> str:
+def repro_command(seed: int, bug: str | None = None, profile: str = "mixed") -> str:
     cmd = f".venv/bin/python -m tests.sim.replay {seed}"
-    return f"{cmd} --bug {bug}" if bug else cmd
+    if bug:
+        cmd += f" --bug {bug}"
+    if profile != "mixed":
+        cmd += f" --profile {profile}"
+    return cmd
 
 
-def run_seed(seed: int, bug: str | None = None) -> Cluster:
+def run_seed(seed: int, bug: str | None = None, profile: str = "mixed") -> Cluster:
     """Run one seed to the end; raises InvariantViolation on a failure."""
     bugs = PlantedBugs(**{bug: True}) if bug else PlantedBugs()
-    cluster = Cluster(seed, bugs)
+    cluster = Cluster(seed, bugs, profile)
     try:
         cluster.run()
     except InvariantViolation as exc:
-        exc.add_note(f"seed {seed}: replay with `{repro_command(seed, bug)}`")
+        exc.add_note(f"seed {seed}: replay with `{repro_command(seed, bug, profile)}`")
         exc.add_note("last events:\n" + cluster.describe())
         raise
     return cluster
@@ -37,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("seed", type=int)
     parser.add_argument("--bug", choices=BUG_NAMES, help="switch on one planted bug")
+    parser.add_argument("--profile", choices=PROFILES, default="mixed")
     args = parser.parse_args(argv)
     try:
-        cluster = run_seed(args.seed, args.bug)
+        cluster = run_seed(args.seed, args.bug, args.profile)
     except InvariantViolation as exc:
         print(f"FAILED: {exc}")
         for note in getattr(exc, "__notes__", []):
