@@ -25,7 +25,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check kvstore tests benchmarks
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy --strict kvstore/raft kvstore/mvcc kvstore/storage
+	$(BIN)/mypy --strict kvstore
 
 test: lint typecheck
 	$(BIN)/pytest -n 2 tests
