@@ -422,4 +422,3 @@ class Network:
         )
         storage.compact(index)
         return snap
-

@@ -112,9 +112,7 @@ def _figure8(bugs: PlantedBugs) -> Network:
         majority (S1, S2, S3).
     The network stops right after S3's acknowledgement of index 7 reaches S1.
     """
-    net = Network(
-        [1, 2, 3, 4, 5], pre_vote=False, check_quorum=False, max_msg_bytes=1, bugs=bugs
-    )
+    net = Network([1, 2, 3, 4, 5], pre_vote=False, check_quorum=False, max_msg_bytes=1, bugs=bugs)
     net.elect(1)
     for i in (3, 4, 5):
         net.cut(1, i)
@@ -176,9 +174,7 @@ def test_proposal_on_follower_is_forwarded_to_leader() -> None:
     net.elect(1)
     net.propose(2, b"via-2")
     forwarded = net.messages(MT.PROP, frm=2)
-    assert [(m.to, m.term, [e.data for e in m.entries]) for m in forwarded] == [
-        (1, 0, [b"via-2"])
-    ]
+    assert [(m.to, m.term, [e.data for e in m.entries]) for m in forwarded] == [(1, 0, [b"via-2"])]
     assert net.log(1)[-1].term == 2
     for i in (1, 2, 3):
         assert net.data(i) == [b"via-2"]
