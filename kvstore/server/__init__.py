@@ -1,0 +1,1 @@
+"""The asyncio node: drives the Raft core, persists, applies, serves."""
