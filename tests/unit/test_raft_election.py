@@ -179,6 +179,15 @@ def test_prevote_does_not_increase_the_term_of_a_partitioned_node() -> None:
     assert net.messages(MT.VOTE, frm=3) == []
 
 
+def test_a_pre_vote_changes_neither_the_voter_s_term_nor_its_vote() -> None:
+    net = Network([1, 2, 3])
+    net.nodes[2].step(Message(MT.PRE_VOTE, to=2, frm=3, term=5, index=3, log_term=1))
+    out = net.process(2)
+    assert [(m.type, m.term, m.reject) for m in out] == [(MT.PRE_VOTE_RESP, 5, False)]
+    assert (net.term(2), net.raft(2).vote) == (1, NONE)
+    assert net.storages[2].hard_state.term == 1
+
+
 def test_without_prevote_a_partitioned_node_inflates_its_term() -> None:
     net = Network([1, 2, 3], pre_vote=False)
     net.elect(1)

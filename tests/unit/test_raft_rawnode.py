@@ -193,13 +193,20 @@ def test_committed_entries_are_not_handed_out_twice_across_ready_calls() -> None
     assert [e.index for e in rd1.entries] == [4, 5, 6]
     assert [e.index for e in rd1.committed_entries] == [4]
     # The commit index moves while rd1 is being carried out...
-    raw.step(Message(MT.HEARTBEAT, to=3, frm=1, term=2, commit=6))
+    raw.step(Message(MT.HEARTBEAT, to=3, frm=1, term=2, commit=5))
     persist(raw, rd1)
     rd2 = raw.ready()
     # ...and the next Ready starts after what rd1 handed out.
     assert rd2.entries == ()
-    assert [e.index for e in rd2.committed_entries] == [5, 6]
+    assert [e.index for e in rd2.committed_entries] == [5]
+    # While rd2 is out, what it holds is not reported as new work.
+    assert not raw.has_ready()
+    raw.step(Message(MT.HEARTBEAT, to=3, frm=1, term=2, commit=6))
+    assert raw.has_ready()
     persist(raw, rd2)
+    rd3 = raw.ready()
+    assert [e.index for e in rd3.committed_entries] == [6]
+    persist(raw, rd3)
     assert not raw.has_ready()
     assert raw.status().applied == 6
 
