@@ -1,0 +1,595 @@
+"""The asyncio node: one task drives the Raft core, everything else queues.
+
+Client coroutines never touch the Raft core. They put work in queues
+(proposals, read barriers) and await a future; peer messages arrive the same
+way from the transport. The driver task wakes on any of these or a tick,
+feeds everything queued into the core at once, and then carries out each
+Ready in the contract's order:
+
+1. persist: the Ready's hard state, entries and snapshot AND the MVCC effects
+   of its committed entries go into ONE LevelDB batch (fsync'd when the Ready
+   requires it), together with the applied index, so re-applying after a
+   crash is a no-op;
+2. send the Ready's messages;
+3. answer the clients whose entries were applied, and serve reads whose
+   ReadIndex the applied index has reached;
+4. advance.
+
+Because everything queued since the last Ready goes into the next one, many
+client requests share one append, one fsync and one round of replication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kvstore import __version__
+from kvstore.mvcc.errors import MVCCError
+from kvstore.mvcc.store import MVCCStore, StoreOptions
+from kvstore.mvcc.types import (
+    CompactResponse,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    HashKVResponse,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    TxnRequest,
+    TxnResponse,
+)
+from kvstore.mvcc.validate import check_op, check_txn
+from kvstore.raft.config import Config
+from kvstore.raft.errors import ProposalDropped, ReadIndexDropped
+from kvstore.raft.rawnode import RawNode, Ready
+from kvstore.raft.storage import bootstrap_entries
+from kvstore.raft.types import (
+    NONE,
+    ConfChange,
+    Entry,
+    EntryType,
+    HardState,
+    Message,
+    Role,
+)
+from kvstore.server import entries
+from kvstore.server.config import ServerConfig
+from kvstore.server.errors import (
+    LeaderChanged,
+    NoLeader,
+    RequestTimeout,
+    Stopped,
+    TooManyRequests,
+)
+from kvstore.server.identity import cluster_id as derive_cluster_id
+from kvstore.server.identity import member_id as derive_member_id
+from kvstore.server.members import MemberTable, read_identity, write_identity
+from kvstore.server.views import Header, Member, NodeStatus
+from kvstore.storage.db import Database
+from kvstore.storage.log_store import LogStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SLOW_FSYNC_S = 0.1
+SLOW_APPLY_S = 0.1
+MAX_PENDING_PROPOSALS = 10_000
+VERSION = f"3.4.0+kvstore.{__version__}"
+"""What Status reports: the etcd API level we speak, then our own version
+as semver build metadata, so version-checking clients accept it."""
+
+
+class IdentityMismatch(Exception):
+    """The data dir belongs to another member or cluster than the flags say."""
+
+
+@dataclass(slots=True)
+class _Proposal:
+    data: bytes
+    future: asyncio.Future[Any]
+    deadline: float
+
+
+@dataclass(slots=True)
+class _ReadBatch:
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    issued_at: float = 0.0
+
+
+class Node:
+    """One kvstore member. Implements kvstore.api.backend.KVBackend and the
+    transport's RaftHandler."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.cfg = cfg
+        cluster = cfg.cluster_map()
+        token = cfg.initial_cluster_token
+        self._founders = {
+            derive_member_id(urls, token): (name, urls) for name, urls in cluster.items()
+        }
+        self.member_id = derive_member_id(cfg.initial_advertise_peer_urls, token)
+        self.cluster_id = derive_cluster_id(self._founders, token)
+
+        os.makedirs(cfg.resolved_data_dir, exist_ok=True)
+        self.db = Database(os.path.join(cfg.resolved_data_dir, "db"))
+        try:
+            self._check_or_bootstrap()
+        except BaseException:
+            self.db.close()
+            raise
+        self.log_store = LogStore(self.db)
+        self.mvcc = MVCCStore(self.db, StoreOptions(max_txn_ops=cfg.max_txn_ops, sync=False))
+        self.member_table = MemberTable(self.db)
+
+        ticks = max(2, cfg.election_timeout_ms // cfg.heartbeat_interval_ms)
+        self.raw = RawNode(
+            Config(
+                id=self.member_id,
+                election_tick=ticks,
+                heartbeat_tick=1,
+                applied=self.mvcc.applied_index,
+            ),
+            self.log_store,
+            random.Random(int.from_bytes(os.urandom(8), "big")),
+        )
+        self.leader = NONE
+        self.transport: Any = None  # kvstore.transport.peer.PeerTransport once started
+
+        self._inbox: list[Message] = []
+        self._reports: list[Callable[[], None]] = []
+        self._proposals: list[_Proposal] = []
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._seq = itertools.count(1)
+        self._read_queue: list[asyncio.Future[None]] = []
+        self._reads_in_flight: dict[bytes, _ReadBatch] = {}
+        self._reads_ready: list[tuple[int, list[asyncio.Future[None]]]] = []
+        self._read_ctx = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._ticks_due = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._published = False
+        self.leader_changes = 0
+
+    # -- identity and bootstrap ------------------------------------------------
+
+    def _check_or_bootstrap(self) -> None:
+        stored = read_identity(self.db)
+        if stored is not None:
+            cid, mid = stored
+            if (cid, mid) != (self.cluster_id, self.member_id):
+                raise IdentityMismatch(
+                    f"data dir {self.cfg.resolved_data_dir!r} belongs to member {mid:x} of "
+                    f"cluster {cid:x}, but the flags describe member {self.member_id:x} of "
+                    f"cluster {self.cluster_id:x}; check --name, --initial-cluster, "
+                    "--initial-advertise-peer-urls and --initial-cluster-token"
+                )
+            return
+        if self.cfg.initial_cluster_state != "new":
+            raise IdentityMismatch(
+                "joining an existing cluster (--initial-cluster-state existing) needs member "
+                "add, which this version does not support yet"
+            )
+        # A brand-new member of a brand-new cluster: the founding log, the
+        # member table and our identity, in one synced batch.
+        voters = sorted(self._founders)
+        store = LogStore(self.db)
+        table = MemberTable(self.db)
+        with self.db.batch(sync=True) as batch:
+            store.append(bootstrap_entries(voters), batch)
+            store.set_hard_state(HardState(term=1, commit=len(voters)), batch)
+            for mid, (name, urls) in self._founders.items():
+                table.put(Member(mid, name, tuple(urls), ()), batch)
+            write_identity(batch, self.cluster_id, self.member_id)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from kvstore.transport.peer import PeerTransport
+
+        peers = {
+            m.id: m.peer_urls[0] for m in self.member_table.list() if m.id != self.member_id
+        }
+        self.transport = PeerTransport(
+            self.member_id,
+            self.cluster_id,
+            self,
+            peers,
+            self.cfg.listen_peer_urls[0],
+        )
+        await self.transport.start()
+        self._tasks = [
+            asyncio.create_task(self._drive(), name="raft-driver"),
+            asyncio.create_task(self._ticker(), name="raft-ticker"),
+        ]
+        log.info(
+            "member started",
+            extra={"member": f"{self.member_id:x}", "cluster": f"{self.cluster_id:x}"},
+        )
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._fail_all(Stopped())
+        if self.transport is not None:
+            await self.transport.stop()
+        self.db.close()
+        log.info("member stopped", extra={"member": f"{self.member_id:x}"})
+
+    def _fail_all(self, exc: Exception) -> None:
+        futures: list[asyncio.Future[Any]] = [p.future for p in self._proposals]
+        futures += self._waiting.values()
+        futures += self._read_queue
+        for batch in self._reads_in_flight.values():
+            futures += batch.waiters
+        for _, waiters in self._reads_ready:
+            futures += waiters
+        for f in futures:
+            if not f.done():
+                f.set_exception(exc)
+        self._proposals.clear()
+        self._waiting.clear()
+        self._read_queue.clear()
+        self._reads_in_flight.clear()
+        self._reads_ready.clear()
+
+    # -- the transport's RaftHandler ------------------------------------------------------
+
+    def receive(self, messages: list[Message]) -> None:
+        self._inbox.extend(messages)
+        self._wake.set()
+
+    def report_unreachable(self, node_id: int) -> None:
+        self._reports.append(lambda: self.raw.report_unreachable(node_id))
+        self._wake.set()
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None:
+        self._reports.append(lambda: self.raw.report_snapshot(node_id, ok))
+        self._wake.set()
+
+    # -- the driver ---------------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        interval = self.cfg.heartbeat_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            self._ticks_due += 1
+            self._wake.set()
+
+    async def _drive(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                self._feed()
+                while self.raw.has_ready():
+                    self._handle_ready(self.raw.ready())
+            except Exception:
+                log.exception("raft driver failed; stopping the member")
+                self._fail_all(Stopped())
+                raise
+
+    def _feed(self) -> None:
+        """Hand everything queued since the last round to the core."""
+        raw = self.raw
+        for _ in range(self._ticks_due):
+            raw.tick()
+        ticked = self._ticks_due > 0
+        self._ticks_due = 0
+        inbox, self._inbox = self._inbox, []
+        for m in inbox:
+            raw.step(m)
+        reports, self._reports = self._reports, []
+        for report in reports:
+            report()
+        self._propose_queued()
+        self._issue_reads(retry=ticked)
+        if not self._published and self.leader != NONE:
+            self._publish_attributes()
+
+    def _propose_queued(self) -> None:
+        if not self._proposals:
+            return
+        now = asyncio.get_running_loop().time()
+        keep: list[_Proposal] = []
+        for p in self._proposals:
+            if p.future.done():
+                continue
+            try:
+                self.raw.propose(p.data)
+            except ProposalDropped:
+                if now < p.deadline:
+                    keep.append(p)  # no leader yet: retry on the next round
+                else:
+                    p.future.set_exception(NoLeader())
+        self._proposals = keep
+
+    def _issue_reads(self, retry: bool) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        # A ReadIndex whose answer was lost (leader change, dropped message)
+        # is asked again under a new context after an election timeout.
+        if retry:
+            stale = self.cfg.election_timeout_ms / 1000
+            for ctx, batch in list(self._reads_in_flight.items()):
+                if loop_time - batch.issued_at > stale:
+                    del self._reads_in_flight[ctx]
+                    self._read_queue.extend(w for w in batch.waiters if not w.done())
+        waiters = [f for f in self._read_queue if not f.done()]
+        if not waiters:
+            self._read_queue = []
+            return
+        ctx = next(self._read_ctx).to_bytes(8, "big")
+        try:
+            self.raw.read_index(ctx)
+        except ReadIndexDropped:
+            self._read_queue = waiters  # no leader: try again next round
+            return
+        self._read_queue = []
+        self._reads_in_flight[ctx] = _ReadBatch(waiters, loop_time)
+
+    def _publish_attributes(self) -> None:
+        self._published = True
+        attrs = entries.MemberAttributes(
+            self.member_id, self.cfg.name, tuple(self.cfg.advertise_client_urls)
+        )
+        me = self.member_table.get(self.member_id)
+        if me is not None and me.client_urls == attrs.client_urls and me.name == attrs.name:
+            return
+        data = entries.encode(entries.Envelope(self.member_id, 0, attrs))
+        try:
+            self.raw.propose(data)
+        except ProposalDropped:
+            self._published = False
+
+    def _handle_ready(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
+        results: list[tuple[int, object]] = []
+        started = time.monotonic()
+        with self.db.batch(sync=rd.must_sync) as batch:
+            self.log_store.save_ready(batch, rd.hard_state, rd.entries, rd.snapshot)
+            if rd.committed_entries:
+                with self.mvcc.writing(batch):
+                    for e in rd.committed_entries:
+                        self._apply(e, results, batch)
+        elapsed = time.monotonic() - started
+        if elapsed > SLOW_FSYNC_S:
+            log.warning(
+                "slow persist and apply",
+                extra={
+                    "seconds": round(elapsed, 3),
+                    "entries": len(rd.entries),
+                    "applied": len(rd.committed_entries),
+                    "sync": rd.must_sync,
+                },
+            )
+        if rd.messages:
+            self.transport.send(rd.messages)
+        for seq, result in results:
+            fut = self._waiting.pop(seq, None)
+            if fut is not None and not fut.done():
+                if isinstance(result, Exception):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+        for rs in rd.read_states:
+            batch_ = self._reads_in_flight.pop(rs.context, None)
+            if batch_ is not None:
+                self._reads_ready.append((rs.index, batch_.waiters))
+        self._serve_reads()
+        self.raw.advance(rd)
+
+    def _on_soft_state(self, leader: int, role: Role) -> None:
+        if leader != self.leader:
+            self.leader_changes += 1
+            log.info(
+                "leader changed",
+                extra={
+                    "member": f"{self.member_id:x}",
+                    "leader": f"{leader:x}" if leader else "none",
+                    "term": self.raw.raft.term,
+                    "role": role.value,
+                },
+            )
+            self.leader = leader
+
+    def _serve_reads(self) -> None:
+        if not self._reads_ready:
+            return
+        applied = self.mvcc.applied_index
+        keep: list[tuple[int, list[asyncio.Future[None]]]] = []
+        for index, waiters in self._reads_ready:
+            if index <= applied:
+                for w in waiters:
+                    if not w.done():
+                        w.set_result(None)
+            else:
+                keep.append((index, waiters))
+        self._reads_ready = keep
+
+    def _apply(self, e: Entry, results: list[tuple[int, object]], batch: Any) -> None:
+        if e.index <= self.mvcc.applied_index:
+            return  # applied before a restart: the effects are already on disk
+        if e.type is EntryType.CONF_CHANGE:
+            self._apply_conf_change(ConfChange.decode(e.data), batch)
+        elif e.data:
+            env = entries.decode(e.data)
+            result = self._execute(env.request, batch)
+            if env.origin == self.member_id and env.seq:
+                results.append((env.seq, result))
+        self.mvcc.set_applied_index(e.index)
+
+    def _execute(self, req: entries.Request, batch: Any) -> object:
+        try:
+            if isinstance(req, PutRequest):
+                return self.mvcc.put(req)
+            if isinstance(req, DeleteRangeRequest):
+                return self.mvcc.delete_range(req)
+            if isinstance(req, TxnRequest):
+                return self.mvcc.txn(req)
+            if isinstance(req, entries.CompactRequest):
+                return self.mvcc.compact(req.revision)
+            member = self.member_table.get(req.member_id)
+            if member is not None:
+                self.member_table.put(
+                    Member(
+                        member.id, req.name, member.peer_urls, req.client_urls, member.is_learner
+                    ),
+                    batch,
+                )
+            return None
+        except MVCCError as exc:
+            return exc
+
+    def _apply_conf_change(self, cc: ConfChange, batch: Any) -> None:
+        # Founders are in the member table from bootstrap; membership changes
+        # through the API arrive in a later version.
+        log.info(
+            "membership entry applied",
+            extra={"change": cc.type.name, "node": f"{cc.node_id:x}"},
+        )
+
+    # -- waiting for the log ---------------------------------------------------------------
+
+    def _timeout(self) -> float:
+        return self.cfg.request_timeout_ms / 1000
+
+    async def _propose(self, request: entries.Request) -> Any:
+        if self._stopping:
+            raise Stopped()
+        if len(self._waiting) >= MAX_PENDING_PROPOSALS:
+            raise TooManyRequests()
+        loop = asyncio.get_running_loop()
+        seq = next(self._seq)
+        data = entries.encode(entries.Envelope(self.member_id, seq, request))
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._waiting[seq] = fut
+        self._proposals.append(_Proposal(data, fut, loop.time() + self._timeout()))
+        self._wake.set()
+        leader_changes = self.leader_changes
+        try:
+            result = await asyncio.wait_for(asyncio.shield(fut), self._timeout())
+        except TimeoutError:
+            self._waiting.pop(seq, None)
+            if self.leader == NONE:
+                raise NoLeader() from None
+            if self.leader_changes != leader_changes:
+                raise LeaderChanged() from None
+            raise RequestTimeout() from None
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _read_barrier(self) -> None:
+        """Wait until this member has applied everything committed before now
+        (ReadIndex, batched with every other read waiting at the same time)."""
+        if self._stopping:
+            raise Stopped()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._read_queue.append(fut)
+        self._wake.set()
+        leader_changes = self.leader_changes
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self._timeout())
+        except TimeoutError:
+            fut.cancel()
+            if self.leader == NONE:
+                raise NoLeader() from None
+            if self.leader_changes != leader_changes:
+                raise LeaderChanged() from None
+            raise RequestTimeout() from None
+
+    # -- KVBackend ------------------------------------------------------------------------
+
+    def header(self, revision: int | None = None) -> Header:
+        rev = self.mvcc.current_revision if revision is None else revision
+        return Header(self.cluster_id, self.member_id, rev, self.raw.raft.term)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return self.cfg.max_request_bytes
+
+    async def range(self, req: RangeRequest, serializable: bool) -> RangeResponse:
+        check_op(req, self.cfg.max_txn_ops)
+        if not serializable:
+            await self._read_barrier()
+        return self.mvcc.range(req)
+
+    async def put(self, req: PutRequest) -> PutResponse:
+        check_op(req, self.cfg.max_txn_ops)
+        result: PutResponse = await self._propose(req)
+        return result
+
+    async def delete_range(self, req: DeleteRangeRequest) -> DeleteRangeResponse:
+        check_op(req, self.cfg.max_txn_ops)
+        result: DeleteRangeResponse = await self._propose(req)
+        return result
+
+    async def txn(self, req: TxnRequest) -> TxnResponse:
+        check_txn(req, self.cfg.max_txn_ops)
+        if _read_only(req):
+            await self._read_barrier()
+            return self.mvcc.txn(req)
+        result: TxnResponse = await self._propose(req)
+        return result
+
+    async def compact(self, revision: int, physical: bool) -> CompactResponse:
+        result: CompactResponse = await self._propose(entries.CompactRequest(revision, physical))
+        return result
+
+    async def hash_kv(self, revision: int) -> HashKVResponse:
+        return self.mvcc.hash_kv(revision)
+
+    async def hash(self) -> int:
+        return self.mvcc.hash_kv(0).hash
+
+    def status(self) -> NodeStatus:
+        size = _dir_size(self.db.path)
+        raft = self.raw.raft
+        return NodeStatus(
+            version=VERSION,
+            db_size=size,
+            db_size_in_use=size,
+            leader=self.leader,
+            raft_index=raft.log.committed,
+            raft_term=raft.term,
+            raft_applied_index=self.mvcc.applied_index,
+            is_learner=self.member_id in raft.conf.learners,
+        )
+
+    def members(self) -> list[Member]:
+        return self.member_table.list()
+
+
+def _read_only(req: TxnRequest) -> bool:
+    ops = list(req.success) + list(req.failure)
+    return all(
+        isinstance(op, RangeRequest) or (isinstance(op, TxnRequest) and _read_only(op))
+        for op in ops
+    )
+
+
+def _dir_size(path: str) -> int:
+    total = 0
+    for entry in os.scandir(path):
+        if entry.is_file():
+            total += entry.stat().st_size
+    return total
+
