@@ -70,6 +70,8 @@ TABLE: dict[type[BaseException], Status] = {
     mvcc.FutureRevision: Status(
         _C.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"
     ),
+    # No other subclass exists; a future one is still a revision out of range.
+    mvcc.RevisionError: Status(_C.OUT_OF_RANGE, None),
     mvcc.LeaseNotFound: Status(_C.NOT_FOUND, "etcdserver: requested lease not found"),
     mvcc.StoreUsageError: Status(_C.UNKNOWN, None, unexpected=True),
     mvcc.MVCCError: Status(_C.UNKNOWN, None, unexpected=True),
