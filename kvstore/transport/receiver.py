@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import Final, NoReturn, Protocol
 
 from kvstore.api.pb import peer_pb2 as pb
 from kvstore.raft.types import LOCAL_MESSAGES, Message
@@ -28,6 +28,9 @@ from kvstore.transport import codec
 from kvstore.transport._grpc import Code, ServicerContext, abort
 
 logger = logging.getLogger(__name__)
+
+_MAX_WARNED: Final = 64
+"""Distinct rejection reasons logged at warning level (later: debug)."""
 
 
 class RaftHandler(Protocol):
@@ -72,10 +75,17 @@ class PeerService:
         self._cluster_id = cluster_id
         self._handler = handler
         self.stats = ReceiveStats()
+        self._warned: set[str] = set()
 
     async def _reject(self, context: ServicerContext, code: Code, details: str) -> NoReturn:
         self.stats.rejected += 1
-        logger.warning("rejecting peer RPC from %s: %s", context.peer(), details)
+        # A rejected sender retries with backoff: warn once per distinct
+        # reason (bounded), not once per attempt.
+        if details not in self._warned and len(self._warned) < _MAX_WARNED:
+            self._warned.add(details)
+            logger.warning("rejecting peer RPC from %s: %s", context.peer(), details)
+        else:
+            logger.debug("rejecting peer RPC from %s: %s", context.peer(), details)
         await abort(context, code, details)
 
     def _check_cluster(self, cluster_id: int) -> str | None:
