@@ -17,8 +17,12 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: Context
     ) -> rpc_pb2.MemberListResponse:
+        # etcd 3.4's Cluster service fills cluster, member and term but not the
+        # revision (checked against etcd 3.4.23): `member list -w json` shows 0.
+        header = convert.header(self._backend.header())
+        header.revision = 0
         return rpc_pb2.MemberListResponse(
-            header=convert.header(self._backend.header()),
+            header=header,
             members=[convert.member(m) for m in self._backend.members()],
         )
 

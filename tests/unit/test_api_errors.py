@@ -111,9 +111,7 @@ async def test_empty_key_never_reaches_the_backend(api: Api) -> None:
     await expect(api.kv.Range(RR(key=b"")), C.INVALID_ARGUMENT, msg)
     await expect(api.kv.Put(rpc_pb2.PutRequest(key=b"", value=b"v")), C.INVALID_ARGUMENT, msg)
     await expect(api.kv.DeleteRange(rpc_pb2.DeleteRangeRequest()), C.INVALID_ARGUMENT, msg)
-    await expect(
-        api.kv.Txn(rpc_pb2.TxnRequest(success=[put_op(b"")])), C.INVALID_ARGUMENT, msg
-    )
+    await expect(api.kv.Txn(rpc_pb2.TxnRequest(success=[put_op(b"")])), C.INVALID_ARGUMENT, msg)
     await expect(
         api.kv.Txn(rpc_pb2.TxnRequest(compare=[rpc_pb2.Compare(key=b"")])),
         C.INVALID_ARGUMENT,
@@ -221,16 +219,10 @@ async def test_compacted_and_future_revisions(api: Api) -> None:
     compacted = "etcdserver: mvcc: required revision has been compacted"
     future = "etcdserver: mvcc: required revision is a future revision"
     await expect(api.kv.Range(RR(key=b"k", revision=3)), C.OUT_OF_RANGE, compacted)
-    await expect(
-        api.kv.Compact(rpc_pb2.CompactionRequest(revision=4)), C.OUT_OF_RANGE, compacted
-    )
+    await expect(api.kv.Compact(rpc_pb2.CompactionRequest(revision=4)), C.OUT_OF_RANGE, compacted)
     await expect(api.kv.Range(RR(key=b"k", revision=6)), C.OUT_OF_RANGE, future)
-    await expect(
-        api.kv.Compact(rpc_pb2.CompactionRequest(revision=99)), C.OUT_OF_RANGE, future
-    )
-    await expect(
-        api.maintenance.HashKV(rpc_pb2.HashKVRequest(revision=99)), C.OUT_OF_RANGE, future
-    )
+    await expect(api.kv.Compact(rpc_pb2.CompactionRequest(revision=99)), C.OUT_OF_RANGE, future)
+    await expect(api.maintenance.HashKV(rpc_pb2.HashKVRequest(revision=99)), C.OUT_OF_RANGE, future)
     # the server keeps serving
     assert (await api.kv.Range(RR(key=b"k"))).kvs[0].value == b"3"
 

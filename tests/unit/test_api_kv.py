@@ -170,15 +170,11 @@ async def test_txn_guarded_create_update_and_nested_responses(api: Api) -> None:
                 request_txn=rpc_pb2.TxnRequest(
                     compare=[Cmp(key=b"other", target=Cmp.CREATE, create_revision=0)],
                     success=[
-                        rpc_pb2.RequestOp(
-                            request_put=rpc_pb2.PutRequest(key=b"other", value=b"x")
-                        )
+                        rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=b"other", value=b"x"))
                     ],
                 )
             ),
-            rpc_pb2.RequestOp(
-                request_delete_range=rpc_pb2.DeleteRangeRequest(key=b"nothing-here")
-            ),
+            rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=b"nothing-here")),
         ],
     )
     updated = await api.kv.Txn(update)

@@ -75,6 +75,7 @@ async def test_hash(api: Api) -> None:
 async def test_member_list(api: Api) -> None:
     resp = await api.cluster.MemberList(rpc_pb2.MemberListRequest())
     assert resp.header.cluster_id == CLUSTER_ID and resp.header.member_id == MEMBER_ID
+    assert resp.header.raft_term == RAFT_TERM and resp.header.revision == 0  # as etcd 3.4
     first, learner = resp.members
     assert (first.ID, first.name, list(first.peerURLs), list(first.clientURLs)) == (
         MEMBER_ID,
@@ -88,7 +89,7 @@ async def test_member_list(api: Api) -> None:
 
 async def test_alarm_and_defragment(api: Api) -> None:
     got = await api.maintenance.Alarm(rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET))
-    assert list(got.alarms) == [] and got.header.member_id == MEMBER_ID
+    assert list(got.alarms) == [] and not got.HasField("header")  # as etcd 3.4
     disarm = await api.maintenance.Alarm(
         rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.DEACTIVATE, alarm=rpc_pb2.NOSPACE)
     )
@@ -97,7 +98,7 @@ async def test_alarm_and_defragment(api: Api) -> None:
         await api.maintenance.Alarm(rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.ACTIVATE))
     assert info.value.code() == C.UNIMPLEMENTED
     defrag = await api.maintenance.Defragment(rpc_pb2.DefragmentRequest())
-    assert defrag.header.member_id == MEMBER_ID
+    assert defrag == rpc_pb2.DefragmentResponse()  # etcd 3.4 sends no header either
 
 
 async def unimplemented(call: object) -> str:
