@@ -43,7 +43,7 @@ SERVICES = (
     "etcdserverpb.Auth",
 )
 
-Server = Context
+Server = Any
 """grpc.aio.Server (Any: grpcio has no stubs)."""
 
 
@@ -97,9 +97,10 @@ _AUTH_METHODS = (
 
 
 class AuthService(rpc_pb2_grpc.AuthServicer):
-    """Every Auth method answers UNIMPLEMENTED (there are 17 of them; the
-    generated base class's versions are synchronous, which grpc.aio would run
-    on a thread pool we do not provide)."""
+    """Every Auth method (17 of them) answers UNIMPLEMENTED. The generated
+    base class does too, but its synchronous methods run on a thread and
+    the client reads "Unexpected <class 'NotImplementedError'>: Method not
+    implemented!"; these say what is missing."""
 
 
 async def _auth_unimplemented(self: AuthService, request: object, context: Context) -> None:
