@@ -26,11 +26,12 @@ async def serve(cfg: ServerConfig) -> None:
         node,
         [grpc_address(u) for u in cfg.listen_client_urls],
         cfg.max_request_bytes,
+        max_txn_ops=cfg.max_txn_ops,
     )
     await server.start()
     log.info(
         "serving clients",
-        extra={"name": cfg.name, "client_urls": ",".join(cfg.listen_client_urls)},
+        extra={"member_name": cfg.name, "client_urls": ",".join(cfg.listen_client_urls)},
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -149,6 +149,16 @@ class Raft:
         self._prev_conf = prev
         return cs
 
+    def conf_state_at(self, index: int) -> ConfState:
+        """The configuration in force at `index` (for a snapshot taken there).
+        Only indexes at or after the last restored snapshot are known."""
+        cs = self._base_conf
+        for i, cc in self._conf_entries:
+            if i > index:
+                break
+            cs = apply_conf_change(cs, cc)
+        return cs
+
     def last_conf_index(self) -> int:
         return self._conf_entries[-1][0] if self._conf_entries else 0
 

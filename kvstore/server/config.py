@@ -82,9 +82,7 @@ class ServerConfig:
         if self.heartbeat_interval_ms <= 0:
             raise ConfigError("--heartbeat-interval must be positive")
         if self.election_timeout_ms < 5 * self.heartbeat_interval_ms:
-            raise ConfigError(
-                "--election-timeout should be at least 5 times --heartbeat-interval"
-            )
+            raise ConfigError("--election-timeout should be at least 5 times --heartbeat-interval")
         if self.max_request_bytes <= 0 or self.max_txn_ops <= 0 or self.snapshot_count <= 0:
             raise ConfigError(
                 "--max-request-bytes, --max-txn-ops and --snapshot-count must be positive"

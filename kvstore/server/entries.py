@@ -167,9 +167,7 @@ def _write_range(w: _Writer, r: RangeRequest) -> None:
 
 def _read_range(rd: _Reader) -> RangeRequest:
     key, range_end = rd.blob(), rd.blob()
-    limit, rev, order, target, flags, min_mod, max_mod, min_create, max_create = rd.unpack(
-        _RANGE
-    )
+    limit, rev, order, target, flags, min_mod, max_mod, min_create, max_create = rd.unpack(_RANGE)
     return RangeRequest(
         key,
         range_end,

@@ -29,7 +29,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from kvstore import __version__
@@ -59,9 +59,12 @@ from kvstore.raft.types import (
     EntryType,
     HardState,
     Message,
+    MessageType,
     Role,
+    Snapshot,
+    SnapshotMeta,
 )
-from kvstore.server import entries
+from kvstore.server import entries, snapshot
 from kvstore.server.config import ServerConfig
 from kvstore.server.errors import (
     LeaderChanged,
@@ -84,6 +87,7 @@ T = TypeVar("T")
 SLOW_FSYNC_S = 0.1
 SLOW_APPLY_S = 0.1
 MAX_PENDING_PROPOSALS = 10_000
+SNAPSHOT_CATCHUP_ENTRIES = 5_000
 VERSION = f"3.4.0+kvstore.{__version__}"
 """What Status reports: the etcd API level we speak, then our own version
 as semver build metadata, so version-checking clients accept it."""
@@ -197,9 +201,7 @@ class Node:
     async def start(self) -> None:
         from kvstore.transport.peer import PeerTransport
 
-        peers = {
-            m.id: m.peer_urls[0] for m in self.member_table.list() if m.id != self.member_id
-        }
+        peers = {m.id: m.peer_urls[0] for m in self.member_table.list() if m.id != self.member_id}
         self.transport = PeerTransport(
             self.member_id,
             self.cluster_id,
@@ -208,6 +210,10 @@ class Node:
             self.cfg.listen_peer_urls[0],
         )
         await self.transport.start()
+        if self.raw.raft.conf.voters == {self.member_id}:
+            # A lone voter has no one to wait for: elect itself at once.
+            self.raw.campaign()
+            self._wake.set()
         self._tasks = [
             asyncio.create_task(self._drive(), name="raft-driver"),
             asyncio.create_task(self._ticker(), name="raft-ticker"),
@@ -363,8 +369,14 @@ class Node:
             self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
         results: list[tuple[int, object]] = []
         started = time.monotonic()
+        incoming = rd.snapshot
         with self.db.batch(sync=rd.must_sync) as batch:
-            self.log_store.save_ready(batch, rd.hard_state, rd.entries, rd.snapshot)
+            # The snapshot's data is the applied state itself: it replaces
+            # ours, and only its metadata is kept with the log.
+            meta_only = replace(incoming, data=b"") if incoming is not None else None
+            self.log_store.save_ready(batch, rd.hard_state, rd.entries, meta_only)
+            if incoming is not None:
+                snapshot.restore(self.db, batch, incoming.data, incoming.meta.index)
             if rd.committed_entries:
                 with self.mvcc.writing(batch):
                     for e in rd.committed_entries:
@@ -380,8 +392,14 @@ class Node:
                     "sync": rd.must_sync,
                 },
             )
+        if incoming is not None:
+            self._reload_state()
+            log.info(
+                "installed snapshot",
+                extra={"index": incoming.meta.index, "bytes": len(incoming.data)},
+            )
         if rd.messages:
-            self.transport.send(rd.messages)
+            self.transport.send([self._with_state(m) for m in rd.messages])
         for seq, result in results:
             fut = self._waiting.pop(seq, None)
             if fut is not None and not fut.done():
@@ -395,6 +413,43 @@ class Node:
                 self._reads_ready.append((rs.index, batch_.waiters))
         self._serve_reads()
         self.raw.advance(rd)
+        self._maybe_compact_log()
+
+    def _reload_state(self) -> None:
+        """Reopen the in-memory views of the applied state after a snapshot."""
+        self.mvcc = MVCCStore(self.db, StoreOptions(max_txn_ops=self.cfg.max_txn_ops, sync=False))
+        self.member_table = MemberTable(self.db)
+        for m in self.member_table.list():
+            if m.id != self.member_id and m.peer_urls:
+                self.transport.add_peer(m.id, m.peer_urls[0])
+
+    def _with_state(self, m: Message) -> Message:
+        """A snapshot message carries the whole applied state as of now."""
+        if m.type is not MessageType.SNAP:
+            return m
+        applied = self.mvcc.applied_index
+        term = self.raw.raft.log.term(applied)
+        if term is None:
+            raise AssertionError(f"no term for applied index {applied}")
+        meta = SnapshotMeta(applied, term, self.raw.raft.conf_state_at(applied))
+        data = snapshot.dump(self.db)
+        log.info(
+            "sending snapshot", extra={"to": f"{m.to:x}", "index": applied, "bytes": len(data)}
+        )
+        return replace(m, snapshot=Snapshot(meta, data))
+
+    def _maybe_compact_log(self) -> None:
+        """Every --snapshot-count applied entries, compact the Raft log,
+        keeping some entries so slightly slow followers need no snapshot."""
+        applied = self.mvcc.applied_index
+        snap_index = self.log_store.snapshot().meta.index
+        if applied - snap_index < self.cfg.snapshot_count:
+            return
+        self.log_store.create_snapshot(applied, self.raw.raft.conf_state_at(applied), b"")
+        keep = min(SNAPSHOT_CATCHUP_ENTRIES, self.cfg.snapshot_count)
+        if applied - keep >= self.log_store.first_index():
+            self.log_store.compact(applied - keep)
+        log.info("compacted raft log", extra={"snapshot_index": applied})
 
     def _on_soft_state(self, leader: int, role: Role) -> None:
         if leader != self.leader:
@@ -592,4 +647,3 @@ def _dir_size(path: str) -> int:
         if entry.is_file():
             total += entry.stat().st_size
     return total
-
