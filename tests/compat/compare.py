@@ -1,0 +1,191 @@
+"""Run the same etcdctl command against real etcd and against kvstore and
+compare what they print, after normalising only what legitimately differs:
+
+- IDs (cluster_id, member_id, leader, member and lease IDs) become
+  placeholders numbered by first appearance, so "leader == member_id"
+  still has to hold on both sides;
+- sizes (dbSize, dbSizeInUse), server versions, raft terms and indexes and
+  the HashKV hash (each must still be present and of the right type);
+- endpoint addresses (member i's client/peer address -> <client:i>/<peer:i>);
+- the time printed by `endpoint health`.
+
+Everything else (revisions, versions of keys, key/value bytes, field sets,
+order, exit codes and "Error: ..." lines) must be identical.
+
+KVSTORE_COMPAT_SUBJECT=etcd runs the "subject" side on a second etcd: the
+same comparisons then check the harness and its normalisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.procs import Cluster, CtlResult, Launcher, etcdctl
+
+SUBJECT_ENV = "KVSTORE_COMPAT_SUBJECT"
+
+_ID_KEYS = {"cluster_id", "member_id", "leader", "ID", "id"}
+_TERM_KEYS = {"raft_term", "raftTerm"}
+_INDEX_KEYS = {"raftIndex", "raftAppliedIndex"}
+_SIZE_KEYS = {"dbSize", "dbSizeInUse"}
+_HEX_ID = re.compile(r"\b[0-9a-f]{16}\b")
+_TOOK = re.compile(r"took = \S+")
+# `-w fields` prints IDs in decimal, one "Name" : value per line.
+_FIELD_ID = re.compile(r'^"(ClusterID|MemberID|Leader|ID)" : (\d+)$', re.M)
+_FIELD_TERM = re.compile(r'^"(RaftTerm)" : (\d+)$', re.M)
+
+
+def subject_kind() -> str:
+    return os.environ.get(SUBJECT_ENV, "kvstore")
+
+
+@dataclass
+class _Ids:
+    seen: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, value: object) -> str:
+        key = str(value)
+        if key not in self.seen:
+            self.seen[key] = f"<id{len(self.seen)}>"
+        return self.seen[key]
+
+
+def _placeholder(kind: str, value: object, want: type) -> str:
+    ok = isinstance(value, want) and not isinstance(value, bool)
+    if want is int and ok:
+        ok = int(value) > 0  # type: ignore[call-overload]
+    return f"<{kind}>" if ok else f"<bad {kind}: {value!r}>"
+
+
+def _walk(node: Any, ids: _Ids) -> Any:
+    if isinstance(node, list):
+        return [_walk(x, ids) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k in _ID_KEYS and isinstance(v, int | str):
+            out[k] = ids(v)
+        elif k in _TERM_KEYS:
+            out[k] = _placeholder("term", v, int)
+        elif k in _INDEX_KEYS:
+            out[k] = _placeholder("index", v, int)
+        elif k in _SIZE_KEYS:
+            out[k] = _placeholder("size", v, int)
+        elif k == "version" and isinstance(v, str):
+            out[k] = "<version>"
+        elif k == "hash":
+            out[k] = _placeholder("hash", v, int) if v != 0 else "<hash>"
+        elif k == "took":
+            out[k] = "<took>"
+        else:
+            out[k] = _walk(v, ids)
+    return out
+
+
+def _addresses(text: str, cluster: Cluster) -> str:
+    for i, m in enumerate(cluster.members):
+        text = text.replace(m.endpoint, f"<client:{i}>")
+        text = text.replace(m.peer_url.split("://", 1)[1], f"<peer:{i}>")
+    return text
+
+
+def _status_line(line: str, ids: _Ids) -> str:
+    """`endpoint status` simple output: endpoint, ID, version, db size,
+    is leader, is learner, raft term, raft index, raft applied index, errors."""
+    cols = line.split(", ")
+    if len(cols) < 9:
+        return line
+    cols[1] = ids(cols[1])
+    cols[2] = "<version>"
+    cols[3] = "<size>"
+    for i, kind in ((6, "term"), (7, "index"), (8, "index")):
+        cols[i] = f"<{kind}>" if cols[i].isdigit() and int(cols[i]) > 0 else f"<bad {cols[i]}>"
+    return ", ".join(cols)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    returncode: int
+    stdout: Any
+    errors: tuple[str, ...]
+
+
+def normalise(res: CtlResult, cluster: Cluster) -> Normalised:
+    ids = _Ids()
+    text = _addresses(res.stdout, cluster)
+    errors = tuple(_addresses(e, cluster) for e in res.error_lines)
+    stdout: Any
+    is_json = "-w" in res.args and res.args[res.args.index("-w") + 1] == "json"
+    if is_json and text.strip():
+        try:
+            stdout = _walk(json.loads(text), ids)
+        except json.JSONDecodeError:
+            stdout = f"<not JSON> {text}"
+    else:
+        text = _TOOK.sub("took = <took>", text)
+        if res.args[:2] == ("endpoint", "status"):
+            text = "\n".join(_status_line(ln, ids) for ln in text.splitlines())
+        text = _FIELD_ID.sub(lambda m: f'"{m.group(1)}" : {ids(m.group(2))}', text)
+        text = _FIELD_TERM.sub(lambda m: f'"{m.group(1)}" : <term>', text)
+        stdout = _HEX_ID.sub(lambda m: ids(m.group(0)), text)
+    return Normalised(res.returncode, stdout, errors)
+
+
+@dataclass
+class Pair:
+    """A reference etcd and a subject (kvstore) that get the same commands."""
+
+    etcd: Cluster
+    subject: Cluster
+    mismatches: list[str] = field(default_factory=list)
+
+    def run(
+        self, *args: str, stdin: str | bytes | None = None
+    ) -> tuple[CtlResult, CtlResult]:
+        ref = etcdctl(self.etcd.endpoints(), *args, stdin=stdin)
+        sub = etcdctl(self.subject.endpoints(), *args, stdin=stdin)
+        return ref, sub
+
+    def check(self, *args: str, stdin: str | bytes | None = None) -> CtlResult:
+        """Run on both and record a mismatch (the test continues, so one
+        run shows every difference). Returns the subject's result."""
+        ref, sub = self.run(*args, stdin=stdin)
+        a, b = normalise(ref, self.etcd), normalise(sub, self.subject)
+        if a != b:
+            self.mismatches.append(
+                f"$ etcdctl {' '.join(args)}"
+                + (f"  (stdin: {stdin!r:.200})" if stdin else "")
+                + f"\n== etcd (exit {ref.returncode}):\n{ref.stdout}{_err(ref)}"
+                + f"== {self.subject.kind} (exit {sub.returncode}):\n{sub.stdout}{_err(sub)}"
+                + f"== normalised etcd:\n{a}\n== normalised {self.subject.kind}:\n{b}\n"
+            )
+        return sub
+
+    def verify(self) -> None:
+        if self.mismatches:
+            raise AssertionError(
+                f"{len(self.mismatches)} difference(s) from etcd:\n\n"
+                + "\n".join(self.mismatches)
+            )
+
+
+def _err(res: CtlResult) -> str:
+    lines = res.error_lines
+    return "".join(f"[stderr] {ln}\n" for ln in lines)
+
+
+def start_pair(launch: Launcher, **subject_flags: object) -> Pair:
+    """A fresh single-node etcd and a fresh single-node subject, started
+    at the same time."""
+    etcd = launch.etcd(1, start=False)
+    if subject_kind() == "etcd":
+        subject = launch.cluster("etcd", 1, start=False)
+    else:
+        subject = launch.kvstore(1, start=False, **subject_flags)
+    launch.start_together(etcd, subject)
+    return Pair(etcd, subject)
