@@ -164,6 +164,10 @@ class Node:
         self._stopping = False
         self._published = False
         self.leader_changes = 0
+        self.readies = 0
+        """Readies carried out; each is one LevelDB batch."""
+        self.fsyncs = 0
+        """Batches written with sync=True."""
 
     # -- identity and bootstrap ------------------------------------------------
 
@@ -381,6 +385,8 @@ class Node:
                 with self.mvcc.writing(batch):
                     for e in rd.committed_entries:
                         self._apply(e, results, batch)
+        self.readies += 1
+        self.fsyncs += rd.must_sync
         elapsed = time.monotonic() - started
         if elapsed > SLOW_FSYNC_S:
             log.warning(
