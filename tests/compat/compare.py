@@ -108,6 +108,13 @@ def _status_line(line: str, ids: _Ids) -> str:
     return ", ".join(cols)
 
 
+def _first_column_id(line: str, ids: _Ids) -> str:
+    head, sep, rest = line.partition(", ")
+    if sep and re.fullmatch(r"[0-9a-f]{1,16}", head):
+        return ids(head) + sep + rest
+    return line
+
+
 @dataclass(frozen=True, slots=True)
 class Normalised:
     returncode: int
@@ -130,6 +137,9 @@ def normalise(res: CtlResult, cluster: Cluster) -> Normalised:
         text = _TOOK.sub("took = <took>", text)
         if res.args[:2] == ("endpoint", "status"):
             text = "\n".join(_status_line(ln, ids) for ln in text.splitlines())
+        if res.args[:2] == ("member", "list"):
+            # etcdctl prints member IDs with %x: not zero-padded.
+            text = "\n".join(_first_column_id(ln, ids) for ln in text.splitlines())
         text = _FIELD_ID.sub(lambda m: f'"{m.group(1)}" : {ids(m.group(2))}', text)
         text = _FIELD_TERM.sub(lambda m: f'"{m.group(1)}" : <term>', text)
         stdout = _HEX_ID.sub(lambda m: ids(m.group(0)), text)
@@ -145,20 +155,31 @@ class Pair:
     mismatches: list[str] = field(default_factory=list)
 
     def run(
-        self, *args: str, stdin: str | bytes | None = None
+        self, *args: str, stdin: str | bytes | None = None, member: int | None = None
     ) -> tuple[CtlResult, CtlResult]:
-        ref = etcdctl(self.etcd.endpoints(), *args, stdin=stdin)
-        sub = etcdctl(self.subject.endpoints(), *args, stdin=stdin)
+        """Run on both: through all endpoints, or through member i of each."""
+        if member is None:
+            ref_eps, sub_eps = self.etcd.endpoints(), self.subject.endpoints()
+        else:
+            ref_eps = [self.etcd.members[member].endpoint]
+            sub_eps = [self.subject.members[member].endpoint]
+        ref = etcdctl(ref_eps, *args, stdin=stdin)
+        sub = etcdctl(sub_eps, *args, stdin=stdin)
         return ref, sub
 
-    def check(self, *args: str, stdin: str | bytes | None = None) -> CtlResult:
+    def check(
+        self, *args: str, stdin: str | bytes | None = None, member: int | None = None
+    ) -> CtlResult:
         """Run on both and record a mismatch (the test continues, so one
         run shows every difference). Returns the subject's result."""
-        ref, sub = self.run(*args, stdin=stdin)
+        ref, sub = self.run(*args, stdin=stdin, member=member)
+        if ref.stdout.startswith("NAME:") or "unknown flag" in ref.stderr:
+            raise AssertionError(f"etcdctl rejected the test's command line:\n{ref.describe()}")
         a, b = normalise(ref, self.etcd), normalise(sub, self.subject)
         if a != b:
+            where = "" if member is None else f"  [through member {member}]"
             self.mismatches.append(
-                f"$ etcdctl {' '.join(args)}"
+                f"$ etcdctl {' '.join(args)}{where}"
                 + (f"  (stdin: {stdin!r:.200})" if stdin else "")
                 + f"\n== etcd (exit {ref.returncode}):\n{ref.stdout}{_err(ref)}"
                 + f"== {self.subject.kind} (exit {sub.returncode}):\n{sub.stdout}{_err(sub)}"
@@ -179,13 +200,13 @@ def _err(res: CtlResult) -> str:
     return "".join(f"[stderr] {ln}\n" for ln in lines)
 
 
-def start_pair(launch: Launcher, **subject_flags: object) -> Pair:
-    """A fresh single-node etcd and a fresh single-node subject, started
-    at the same time."""
-    etcd = launch.etcd(1, start=False)
+def start_pair(launch: Launcher, n: int = 1, **subject_flags: object) -> Pair:
+    """A fresh n-member etcd and a fresh n-member subject, started at the
+    same time."""
+    etcd = launch.etcd(n, start=False)
     if subject_kind() == "etcd":
-        subject = launch.cluster("etcd", 1, start=False)
+        subject = launch.cluster("etcd", n, start=False)
     else:
-        subject = launch.kvstore(1, start=False, **subject_flags)
+        subject = launch.kvstore(n, start=False, **subject_flags)
     launch.start_together(etcd, subject)
     return Pair(etcd, subject)
