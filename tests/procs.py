@@ -505,6 +505,35 @@ class Launcher:
     def etcd(self, n: int = 1, *, start: bool = True) -> Cluster:
         return self.cluster("etcd", n, start=start)
 
+    def kvstore_with(
+        self,
+        args: Sequence[str],
+        *,
+        client_url: str,
+        peer_url: str,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        name: str = "default",
+    ) -> Cluster:
+        """One kvstore member started with exactly `args` (and `env`), for
+        tests of the command line itself. Not started yet."""
+        base = self.tmp_path / f"c{len(self.clusters)}-kvstore"
+        base.mkdir(parents=True, exist_ok=True)
+        member = Member(
+            name=name,
+            client_url=client_url,
+            peer_url=peer_url,
+            data_dir=data_dir,
+            log_path=base / f"{name}.log",
+            argv=[*kvstore_argv(), *args],
+            env=child_env(env),
+            cwd=cwd or base,
+        )
+        c = Cluster("kvstore", [member], token="")
+        self.clusters.append(c)
+        return c
+
     def start_together(self, *clusters: Cluster) -> None:
         """Start several clusters at once and wait for all of them."""
         for c in clusters:
