@@ -336,11 +336,13 @@ class Cluster:
             self.wait_ready([name])
         return member
 
-    def stop_all(self) -> dict[str, int | None]:
+    def stop_all(self, sig: int = signal.SIGTERM) -> dict[str, int | None]:
+        """Signal every running member at once, then wait for each (SIGKILL
+        after STOP_TIMEOUT_S). Returns the exit codes."""
         codes: dict[str, int | None] = {}
         for m in self.members:
             if m.running and m.proc is not None:
-                os.kill(m.proc.pid, signal.SIGTERM)
+                os.kill(m.proc.pid, sig)
         for m in self.members:
             codes[m.name] = m.stop()
         return codes
@@ -544,8 +546,11 @@ class Launcher:
 
     def stop_all(self) -> None:
         for c in self.clusters:
+            # etcd is only the reference: a 3-member etcd spends seconds on
+            # a graceful stop, so it gets SIGKILL. kvstore gets SIGTERM.
+            sig = signal.SIGKILL if c.kind == "etcd" else signal.SIGTERM
             with contextlib.suppress(Exception):
-                c.stop_all()
+                c.stop_all(sig)
         # Last resort: anything still alive gets SIGKILL by its PID.
         for c in self.clusters:
             for m in c.members:
