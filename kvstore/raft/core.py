@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 
-from kvstore.raft.confchange import apply_conf_change, validate_conf_change
+from kvstore.raft.confchange import apply_conf_change
 from kvstore.raft.config import Config
 from kvstore.raft.errors import (
-    ConfChangeRejected,
     LogCompacted,
     ProposalDropped,
     RaftUsageError,
-    ReadIndexDropped,
 )
+from kvstore.raft.follower import step_candidate, step_follower
+from kvstore.raft.leader import release_pending_reads, step_leader
 from kvstore.raft.log import RaftLog
 from kvstore.raft.progress import Progress, ProgressState
-from kvstore.raft.quorum import VoteResult, majority, vote_result
+from kvstore.raft.quorum import VoteResult, vote_result
 from kvstore.raft.quorum import committed_index as quorum_committed_index
 from kvstore.raft.readonly import ReadOnlyQueue
 from kvstore.raft.storage import Storage
@@ -108,7 +109,7 @@ class Raft:
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = config.election_tick
-        self._step: Callable[[Message], None] = self._step_follower
+        self._step: Callable[[Message], None] = partial(step_follower, self)
         self._tick: Callable[[], None] = self._tick_election
         self.become_follower(self.term, NONE)
 
@@ -194,12 +195,12 @@ class Raft:
         if self.lead_transferee != NONE and self.lead_transferee not in cs.voters:
             self.abort_leader_transfer()
         # A smaller quorum may commit at once.
-        if self._maybe_commit():
+        if self.maybe_commit():
             self.bcast_append()
 
     # -- sending -----------------------------------------------------------------
 
-    def _send(self, to: int, mtype: MessageType, term: int | None = None, **fields: object) -> None:
+    def send(self, to: int, mtype: MessageType, term: int | None = None, **fields: object) -> None:
         if term is None:
             # Forwarded proposals and reads carry no term: they are local
             # requests that merely travel to the leader.
@@ -226,11 +227,11 @@ class Raft:
             if snap.is_empty:
                 raise AssertionError(f"entries for {to} are compacted but there is no snapshot")
             pr.become_snapshot(snap.meta.index)
-            self._send(to, MT.SNAP, snapshot=snap)
+            self.send(to, MT.SNAP, snapshot=snap)
             return True
         if not entries and not send_if_empty:
             return False
-        self._send(
+        self.send(
             to,
             MT.APP,
             index=prev_index,
@@ -255,7 +256,7 @@ class Raft:
         for node, pr in self.prs.items():
             if node != self.id:
                 commit = min(pr.match, self.log.committed)
-                self._send(node, MT.HEARTBEAT, commit=commit, context=context)
+                self.send(node, MT.HEARTBEAT, commit=commit, context=context)
 
     # -- role transitions ----------------------------------------------------------
 
@@ -287,7 +288,7 @@ class Raft:
 
     def become_follower(self, term: int, lead: int) -> None:
         self._reset(term)
-        self._step = self._step_follower
+        self._step = partial(step_follower, self)
         self._tick = self._tick_election
         self.lead = lead
         self.role = Role.FOLLOWER
@@ -296,7 +297,7 @@ class Raft:
         if self.role is Role.LEADER:
             raise AssertionError("invalid transition: leader -> pre-candidate")
         # A pre-candidate changes neither its term nor its vote.
-        self._step = self._step_candidate
+        self._step = partial(step_candidate, self)
         self._tick = self._tick_election
         self.votes = {}
         self.lead = NONE
@@ -306,7 +307,7 @@ class Raft:
         if self.role is Role.LEADER:
             raise AssertionError("invalid transition: leader -> candidate")
         self._reset(self.term + 1)
-        self._step = self._step_candidate
+        self._step = partial(step_candidate, self)
         self._tick = self._tick_election
         self.vote = self.id
         self.role = Role.CANDIDATE
@@ -315,7 +316,7 @@ class Raft:
         if self.role is Role.FOLLOWER:
             raise AssertionError("invalid transition: follower -> leader")
         self._reset(self.term)
-        self._step = self._step_leader
+        self._step = partial(step_leader, self)
         self._tick = self._tick_heartbeat
         self.lead = self.id
         self.role = Role.LEADER
@@ -324,7 +325,7 @@ class Raft:
         self.pending_conf_index = self.log.last_index()
         # An empty entry of our term lets us commit (and so learn) the
         # true commit index (Raft §8).
-        self._append_entries([Entry(term=0, index=0)])
+        self.append_entries([Entry(term=0, index=0)])
 
     # -- ticks ----------------------------------------------------------------------
 
@@ -354,32 +355,32 @@ class Raft:
 
     # -- elections ----------------------------------------------------------------
 
-    def _hup(self, transfer: bool) -> None:
+    def hup(self, transfer: bool) -> None:
         if self.role is Role.LEADER or not self.promotable():
             return
         if self.cfg.pre_vote and not transfer:
-            self._campaign(pre_vote=True, transfer=False)
+            self.campaign(pre_vote=True, transfer=False)
         else:
-            self._campaign(pre_vote=False, transfer=transfer)
+            self.campaign(pre_vote=False, transfer=transfer)
 
-    def _campaign(self, pre_vote: bool, transfer: bool) -> None:
+    def campaign(self, pre_vote: bool, transfer: bool) -> None:
         if pre_vote:
             self.become_pre_candidate()
             mtype, term = MT.PRE_VOTE, self.term + 1
         else:
             self.become_candidate()
             mtype, term = MT.VOTE, self.term
-        if self._poll(self.id, granted=True) == VoteResult.WON:
+        if self.poll(self.id, granted=True) == VoteResult.WON:
             # A single-voter cluster wins at once.
             if pre_vote:
-                self._campaign(pre_vote=False, transfer=transfer)
+                self.campaign(pre_vote=False, transfer=transfer)
             else:
                 self.become_leader()
             return
         context = CAMPAIGN_TRANSFER if transfer else b""
         for node in sorted(self.conf.voters):
             if node != self.id:
-                self._send(
+                self.send(
                     node,
                     mtype,
                     term=term,
@@ -388,7 +389,7 @@ class Raft:
                     context=context,
                 )
 
-    def _poll(self, node: int, granted: bool) -> str:
+    def poll(self, node: int, granted: bool) -> str:
         self.votes.setdefault(node, granted)
         return vote_result(self.conf.voters, self.votes)
 
@@ -402,12 +403,12 @@ class Raft:
         up_to_date = self.cfg.bugs.vote_for_stale_log or self.log.is_up_to_date(m.index, m.log_term)
         if can_vote and up_to_date:
             # A granted (pre-)vote answers in the candidate's term.
-            self._send(m.frm, resp, term=m.term)
+            self.send(m.frm, resp, term=m.term)
             if m.type is MT.VOTE:
                 self.election_elapsed = 0
                 self.vote = m.frm
         else:
-            self._send(m.frm, resp, term=self.term, reject=True)
+            self.send(m.frm, resp, term=self.term, reject=True)
 
     # -- the step entry point ---------------------------------------------------------
 
@@ -439,13 +440,13 @@ class Raft:
             ):
                 # Tell a stale leader about our term so it steps down; with
                 # check-quorum or pre-vote it might otherwise never learn.
-                self._send(m.frm, MT.APP_RESP)
+                self.send(m.frm, MT.APP_RESP)
             elif m.type is MT.PRE_VOTE:
-                self._send(m.frm, MT.PRE_VOTE_RESP, term=self.term, reject=True)
+                self.send(m.frm, MT.PRE_VOTE_RESP, term=self.term, reject=True)
             return
 
         if m.type is MT.HUP:
-            self._hup(transfer=False)
+            self.hup(transfer=False)
         elif m.type in (MT.VOTE, MT.PRE_VOTE):
             self._handle_vote_request(m)
         else:
@@ -464,7 +465,7 @@ class Raft:
 
     # -- leader ------------------------------------------------------------------------
 
-    def _append_entries(self, entries: list[Entry]) -> None:
+    def append_entries(self, entries: list[Entry]) -> None:
         last = self.log.last_index()
         stamped = [
             Entry(term=self.term, index=last + 1 + i, type=e.type, data=e.data)
@@ -474,7 +475,7 @@ class Raft:
         # Our own replica counts toward commit only once it is persisted: see
         # on_persisted().
 
-    def _maybe_commit(self) -> bool:
+    def maybe_commit(self) -> bool:
         match = {node: pr.match for node, pr in self.prs.items()}
         index = quorum_committed_index(self.conf.voters, match)
         if index <= self.log.committed:
@@ -484,7 +485,7 @@ class Raft:
         if self.log.term(index) != self.term and not self.cfg.bugs.commit_previous_term:
             return False
         self.log.commit_to(index)
-        self._release_pending_reads()
+        release_pending_reads(self)
         return True
 
     def on_persisted(self) -> None:
@@ -492,269 +493,20 @@ class Raft:
         if self.role is not Role.LEADER:
             return
         pr = self.prs.get(self.id)
-        if pr is not None and pr.maybe_update(self.persisted_index()) and self._maybe_commit():
+        if pr is not None and pr.maybe_update(self.persisted_index()) and self.maybe_commit():
             self.bcast_append()
         self._maybe_step_down_removed()
-
-    def _release_pending_reads(self) -> None:
-        if not self.pending_reads or not self.committed_in_term():
-            return
-        waiting, self.pending_reads = self.pending_reads, []
-        for m in waiting:
-            self._start_read(m)
-
-    def _start_read(self, m: Message) -> None:
-        if self.cfg.bugs.read_index_without_quorum or self.conf.voters <= {self.id}:
-            self._answer_read(m.frm, self.log.committed, m.context)
-            return
-        req = self.read_only.add(self.log.committed, m.context, m.frm)
-        if req is None:
-            return
-        self._ack_read(m.context, self.id)
-        self.bcast_heartbeat(m.context)
-
-    def _ack_read(self, context: bytes, node: int) -> None:
-        req = self.read_only.ack(context, node)
-        if req is None:
-            return
-        if len(req.acks & self.conf.voters) >= majority(len(self.conf.voters)):
-            for r in self.read_only.release_through(context):
-                self._answer_read(r.frm, r.index, r.context)
-
-    def _answer_read(self, frm: int, index: int, context: bytes) -> None:
-        if frm in (NONE, self.id):
-            self.read_states.append(ReadState(index, context))
-        else:
-            self._send(frm, MT.READ_INDEX_RESP, index=index, context=context)
-
-    def _quorum_active(self) -> bool:
-        active = sum(
-            1
-            for node in self.conf.voters
-            if node == self.id or (node in self.prs and self.prs[node].recent_active)
-        )
-        for node, pr in self.prs.items():
-            if node != self.id:
-                pr.recent_active = False
-        return active >= majority(len(self.conf.voters))
 
     def abort_leader_transfer(self) -> None:
         self.lead_transferee = NONE
 
-    def _step_leader(self, m: Message) -> None:
-        t = m.type
-        if t is MT.BEAT:
-            self.bcast_heartbeat()
-        elif t is MT.CHECK_QUORUM:
-            if not self._quorum_active():
-                self.become_follower(self.term, NONE)
-        elif t is MT.PROP:
-            self._leader_propose(m)
-        elif t is MT.READ_INDEX:
-            if self.committed_in_term() or self.cfg.bugs.read_index_without_quorum:
-                self._start_read(m)
-            else:
-                # Raft §8: a new leader does not know the commit index until
-                # it commits an entry of its own term; hold reads until then.
-                self.pending_reads.append(m)
-        elif t is MT.APP_RESP:
-            self._handle_append_response(m)
-        elif t is MT.HEARTBEAT_RESP:
-            self._handle_heartbeat_response(m)
-        elif t is MT.SNAP_STATUS:
-            pr = self.prs.get(m.frm)
-            if pr is not None and pr.state is ProgressState.SNAPSHOT:
-                if m.reject:
-                    pr.pending_snapshot = 0
-                pr.become_probe()
-                # Wait for a heartbeat response before probing again.
-                pr.probe_sent = True
-        elif t is MT.UNREACHABLE:
-            pr = self.prs.get(m.frm)
-            if pr is not None and pr.state is ProgressState.REPLICATE:
-                pr.become_probe()
-        elif t is MT.TRANSFER_LEADER:
-            self._handle_transfer_leader(m.frm)
-
-    def _leader_propose(self, m: Message) -> None:
-        local = m.frm == self.id
-        if self.id not in self.conf.members() or not m.entries:
-            return self._drop(local, "this node is no longer a member")
-        if self.lead_transferee != NONE:
-            return self._drop(local, "leadership transfer in progress")
-        entries = list(m.entries)
-        cs = self.conf
-        for i, e in enumerate(entries):
-            if e.type is not EntryType.CONF_CHANGE:
-                continue
-            cc = ConfChange.decode(e.data)
-            try:
-                if self.pending_conf_index > self.log.committed:
-                    raise ConfChangeRejected("another membership change is in progress")
-                if not self.committed_in_term():
-                    raise ConfChangeRejected("leader has not yet committed in its term")
-                validate_conf_change(cs, cc)
-            except ConfChangeRejected:
-                if local:
-                    raise
-                entries[i] = Entry(term=0, index=0)  # a forwarded change is voided
-                continue
-            cs = apply_conf_change(cs, cc)
-            self.pending_conf_index = self.log.last_index() + i + 1
-        self._append_entries(entries)
-        self.bcast_append()
-
-    def _drop(self, local: bool, reason: str) -> None:
+    def drop(self, local: bool, reason: str) -> None:
         if local:
             raise ProposalDropped(reason)
 
-    def _handle_append_response(self, m: Message) -> None:
-        pr = self.prs.get(m.frm)
-        if pr is None:
-            return
-        pr.recent_active = True
-        if m.reject:
-            if pr.maybe_decr_to(m.index, m.reject_hint):
-                if pr.state is ProgressState.REPLICATE:
-                    pr.become_probe()
-                self.send_append(m.frm)
-            return
-        was_paused = pr.is_paused()
-        if not pr.maybe_update(m.index):
-            return
-        if pr.state is ProgressState.PROBE:
-            pr.become_replicate()
-        elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
-            pr.become_probe()
-            pr.become_replicate()
-        elif pr.state is ProgressState.REPLICATE:
-            pr.inflights.free_le(m.index)
-        if self._maybe_commit():
-            self.bcast_append()
-        elif was_paused:
-            self.send_append(m.frm)
-        if m.frm not in self.prs:
-            return
-        while self.send_append(m.frm, send_if_empty=False):
-            pass
-        if m.frm == self.lead_transferee and pr.match == self.log.last_index():
-            self._send(m.frm, MT.TIMEOUT_NOW)
-
-    def _handle_heartbeat_response(self, m: Message) -> None:
-        pr = self.prs.get(m.frm)
-        if pr is None:
-            return
-        pr.recent_active = True
-        pr.probe_sent = False
-        if pr.state is ProgressState.REPLICATE and pr.inflights.full():
-            # Some appends were lost: free one slot so replication resumes
-            # (the follower will reject a gap and we fall back to probing).
-            pr.inflights.free_first()
-        if pr.match < self.log.last_index():
-            self.send_append(m.frm)
-        if m.context:
-            self._ack_read(m.context, m.frm)
-
-    def _handle_transfer_leader(self, target: int) -> None:
-        if target == self.id or target not in self.conf.voters or target not in self.prs:
-            return
-        if self.lead_transferee == target:
-            return
-        self.abort_leader_transfer()
-        # The transfer must finish within one election timeout.
-        self.election_elapsed = 0
-        self.lead_transferee = target
-        if self.prs[target].match == self.log.last_index():
-            self._send(target, MT.TIMEOUT_NOW)
-        else:
-            self.send_append(target)
-
     # -- candidate and follower ---------------------------------------------------------
 
-    def _step_candidate(self, m: Message) -> None:
-        t = m.type
-        expected = MT.PRE_VOTE_RESP if self.role is Role.PRE_CANDIDATE else MT.VOTE_RESP
-        if t is MT.PROP:
-            self._drop(m.frm == self.id, "no leader")
-        elif t is MT.READ_INDEX:
-            if m.frm == self.id:
-                raise ReadIndexDropped("no leader")
-        elif t in (MT.APP, MT.HEARTBEAT, MT.SNAP):
-            self.become_follower(m.term, m.frm)
-            self._step_follower(m)
-        elif t is expected:
-            result = self._poll(m.frm, granted=not m.reject)
-            if result == VoteResult.WON:
-                if self.role is Role.PRE_CANDIDATE:
-                    self._campaign(pre_vote=False, transfer=False)
-                else:
-                    self.become_leader()
-                    self.bcast_append()
-            elif result == VoteResult.LOST:
-                self.become_follower(self.term, NONE)
-
-    def _step_follower(self, m: Message) -> None:
-        t = m.type
-        if t is MT.PROP:
-            if m.frm != self.id:
-                return  # only our own proposals are forwarded
-            if self.lead == NONE:
-                raise ProposalDropped("no leader")
-            self._send(self.lead, MT.PROP, entries=m.entries)
-        elif t is MT.APP:
-            self.election_elapsed = 0
-            self.lead = m.frm
-            self._handle_append(m)
-        elif t is MT.HEARTBEAT:
-            self.election_elapsed = 0
-            self.lead = m.frm
-            self.log.commit_to(m.commit)
-            self._send(m.frm, MT.HEARTBEAT_RESP, context=m.context)
-        elif t is MT.SNAP:
-            self.election_elapsed = 0
-            self.lead = m.frm
-            self._handle_snapshot(m)
-        elif t is MT.TRANSFER_LEADER:
-            if self.lead != NONE:
-                # Forward as is: `frm` names the transferee.
-                self.msgs.append(
-                    Message(MT.TRANSFER_LEADER, to=self.lead, frm=m.frm, term=self.term)
-                )
-        elif t is MT.TIMEOUT_NOW:
-            self._hup(transfer=True)
-        elif t is MT.READ_INDEX:
-            if m.frm != self.id:
-                return
-            if self.lead == NONE:
-                raise ReadIndexDropped("no leader")
-            self._send(self.lead, MT.READ_INDEX, context=m.context)
-        elif t is MT.READ_INDEX_RESP:
-            self.read_states.append(ReadState(m.index, m.context))
-
-    def _handle_append(self, m: Message) -> None:
-        if m.index < self.log.committed:
-            self._send(m.frm, MT.APP_RESP, index=self.log.committed)
-            return
-        last_new = self.log.maybe_append(m.index, m.log_term, m.commit, m.entries)
-        if last_new is not None:
-            self._send(m.frm, MT.APP_RESP, index=last_new)
-        else:
-            self._send(
-                m.frm,
-                MT.APP_RESP,
-                index=m.index,
-                reject=True,
-                reject_hint=min(m.index, self.log.last_index()),
-            )
-
-    def _handle_snapshot(self, m: Message) -> None:
-        snap = m.snapshot
-        if snap is not None and self._restore(snap):
-            self._send(m.frm, MT.APP_RESP, index=self.log.last_index())
-        else:
-            self._send(m.frm, MT.APP_RESP, index=self.log.committed)
-
-    def _restore(self, snap: Snapshot) -> bool:
+    def restore(self, snap: Snapshot) -> bool:
         meta = snap.meta
         if meta.index <= self.log.committed:
             return False
