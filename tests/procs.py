@@ -504,8 +504,8 @@ class Launcher:
     def kvstore(self, n: int = 1, *, start: bool = True, **flags: object) -> Cluster:
         return self.cluster("kvstore", n, start=start, flags=flags)
 
-    def etcd(self, n: int = 1, *, start: bool = True) -> Cluster:
-        return self.cluster("etcd", n, start=start)
+    def etcd(self, n: int = 1, *, start: bool = True, **flags: object) -> Cluster:
+        return self.cluster("etcd", n, start=start, flags=flags)
 
     def kvstore_with(
         self,

@@ -200,13 +200,13 @@ def _err(res: CtlResult) -> str:
     return "".join(f"[stderr] {ln}\n" for ln in lines)
 
 
-def start_pair(launch: Launcher, n: int = 1, **subject_flags: object) -> Pair:
+def start_pair(launch: Launcher, n: int = 1, **flags: object) -> Pair:
     """A fresh n-member etcd and a fresh n-member subject, started at the
-    same time."""
-    etcd = launch.etcd(n, start=False)
+    same time with the same extra flags (etcd's names)."""
+    etcd = launch.etcd(n, start=False, **flags)
     if subject_kind() == "etcd":
-        subject = launch.cluster("etcd", n, start=False)
+        subject = launch.etcd(n, start=False, **flags)
     else:
-        subject = launch.kvstore(n, start=False, **subject_flags)
+        subject = launch.kvstore(n, start=False, **flags)
     launch.start_together(etcd, subject)
     return Pair(etcd, subject)

@@ -244,3 +244,19 @@ def test_bad_input(pair: Pair) -> None:
     pair.check("put", "still", "serving")
     pair.check("get", "", "--from-key", "--keys-only", "--limit", "1", *JSON)
     pair.verify()
+
+
+def test_configured_limits(launch: Launcher) -> None:
+    """--max-request-bytes and --max-txn-ops are honoured like etcd's."""
+    require_binary("etcdctl", "etcd-client")
+    require_binary("etcd", "etcd-server")
+    pair = start_pair(launch, max_request_bytes=4096, max_txn_ops=4)
+    pair.check("put", "small", "x" * 3000)
+    pair.check("put", "big", stdin="x" * 5000)
+    pair.check("get", "small", "--print-value-only")
+    four = "".join(f"put k{i} v\n" for i in range(4))
+    pair.check("txn", stdin=f"\n{four}\n\n")
+    pair.check("txn", stdin=f"\n{four}put k4 v\n\n\n")  # 5 success ops
+    pair.check("txn", stdin=f'value("small") = "no"\n\nput a 1\n\n{four}put k4 v\n\n')
+    pair.check("get", "", "--from-key", "--keys-only", *JSON)
+    pair.verify()
