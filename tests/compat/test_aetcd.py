@@ -16,9 +16,10 @@ from tests.procs import Cluster, Launcher, require_binary
 
 @pytest.fixture
 def aetcd() -> ModuleType:
-    return pytest.importorskip(
+    module: ModuleType = pytest.importorskip(
         "aetcd", reason="requires aetcd (pip install aetcd; part of the test extra)"
     )
+    return module
 
 
 @pytest.fixture
