@@ -75,10 +75,11 @@ __all__ = ["PeerTransport", "RaftHandler", "TransportStats", "peer_target"]
 
 logger = logging.getLogger(__name__)
 
-KEEPALIVE_TIME_MS: Final = 10_000
-"""Ping an idle connection this often..."""
-KEEPALIVE_TIMEOUT_MS: Final = 5_000
-"""...and drop it when the ping is not answered within this."""
+KEEPALIVE_INTERVAL: Final = 10.0
+"""Seconds between keepalive pings on a connection..."""
+KEEPALIVE_TIMEOUT: Final = 5.0
+"""...which is dropped when a ping is not answered within this. (gRPC sends
+pings at most once a second, whatever the interval.)"""
 CONNECT_TIMEOUT: Final = 5.0
 """Seconds the first write of a new stream may wait for the connection."""
 STOP_GRACE: Final = 1.0
@@ -309,6 +310,8 @@ class PeerTransport:
         max_message_bytes: int = 64 << 20,
         rng: random.Random | None = None,
         stop_grace: float = STOP_GRACE,
+        keepalive_interval: float = KEEPALIVE_INTERVAL,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
     ) -> None:
         if max_batch < 1 or queue_limit < 1:
             raise ValueError("max_batch and queue_limit must be positive")
@@ -321,18 +324,26 @@ class PeerTransport:
         self._listen_address = peer_target(listen_url)
         self._rng = rng if rng is not None else random.Random()
         self._stop_grace = stop_grace
+        interval_ms = max(1, round(keepalive_interval * 1000))
+        timeout_ms = max(1, round(keepalive_timeout * 1000))
         common: list[tuple[str, int | str]] = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
-            ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+            ("grpc.keepalive_time_ms", interval_ms),
+            ("grpc.keepalive_timeout_ms", timeout_ms),
+            # gRPC 1.85 times a keepalive ping out by this one (default 60 s),
+            # not by keepalive_timeout_ms alone: without it a stopped peer
+            # (SIGSTOP, a hung host) holds the stream for a minute.
+            ("grpc.http2.ping_timeout_ms", timeout_ms),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
         ]
         self._server_options: ChannelOptions = (
             *common,
-            # Accept the clients' keepalive pings however idle the link is.
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_TIME_MS // 2),
+            # Accept the peers' keepalive pings however idle the link is
+            # (they use the same interval), instead of answering GOAWAY
+            # "too_many_pings".
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", interval_ms // 2),
             ("grpc.http2.max_ping_strikes", 0),
         )
         self._config = _Config(

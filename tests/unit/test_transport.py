@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -269,6 +271,49 @@ async def test_a_restarted_peer_is_reconnected(make: Factory) -> None:
 
     await asyncio.wait_for(offered(), 5.0)
     assert t1.stats.connection_failures >= 1
+
+
+# A peer in another process, to be frozen with SIGSTOP: its kernel keeps
+# accepting bytes, so only an unanswered keepalive ping can tell.
+FROZEN_PEER = """
+import asyncio, sys
+from kvstore.transport.peer import PeerTransport
+
+class Handler:
+    def receive(self, messages): pass
+    def report_unreachable(self, node_id): pass
+    def report_snapshot(self, node_id, ok): pass
+
+async def main():
+    transport = PeerTransport(2, int(sys.argv[1]), Handler(), {}, "http://127.0.0.1:0",
+                              keepalive_interval=0.3, keepalive_timeout=0.2)
+    await transport.start()
+    print(transport.bound_port, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_keepalive_notices_a_frozen_peer(make: Factory) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FROZEN_PEER, str(CLUSTER), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        port = int(await asyncio.wait_for(child.stdout.readline(), 10.0))
+        t1, r1 = await make(1, keepalive_interval=0.3, keepalive_timeout=0.2)
+        t1.add_peer(2, url(port))
+        t1.send([app(1, 2, 1)])
+        await eventually(lambda: t1.stats.batches_sent == 1)
+        child.send_signal(signal.SIGSTOP)
+        await eventually(lambda: 2 in r1.unreachable, timeout=10.0)
+        assert t1.stats.connection_failures == 1
+    finally:
+        if child.returncode is None:
+            child.send_signal(signal.SIGCONT)
+            child.kill()
+        await child.wait()
 
 
 # ------------------------------------------------------------- snapshots
