@@ -26,9 +26,9 @@ Reconnecting. A fresh channel per connection attempt (with a channel-local
 subchannel pool, so gRPC's own reconnect backoff never hides a peer that
 came back); between failed attempts the sender sleeps an exponential backoff
 from backoff_initial to backoff_max with "equal jitter" (half fixed, half
-random, from the transport's own random.Random). The backoff resets once a
-stream has stayed up for backoff_max, so a peer that accepts and then
-rejects every stream (another cluster) is not hammered. Every failed attempt
+random, from the transport's own random.Random). The backoff resets only
+once a stream has carried writes for STABLE_AFTER, so a peer that accepts
+and then rejects every stream (another cluster) is not hammered. Every failed attempt
 calls report_unreachable; the log gets one warning when a peer is lost and
 one when it is back, debug lines in between.
 
@@ -80,6 +80,9 @@ KEEPALIVE_INTERVAL: Final = 10.0
 KEEPALIVE_TIMEOUT: Final = 5.0
 """...which is dropped when a ping is not answered within this. (gRPC sends
 pings at most once a second, whatever the interval.)"""
+STABLE_AFTER: Final = 1.0
+"""Seconds a stream must stay up, writing, to count as a recovery: only then
+is the backoff reset and "reachable again" logged."""
 CONNECT_TIMEOUT: Final = 5.0
 """Seconds the first write of a new stream may wait for the connection."""
 STOP_GRACE: Final = 1.0
@@ -166,17 +169,13 @@ class _PeerSender:
     # ------------------------------------------------------------ the task
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._wait(None)
-            opened = loop.time()
             try:
-                delivered, reason = await self._connect_and_stream()
+                reason = await self._connect_and_stream()
             except Exception as error:  # a bug, not a network failure: keep going
                 logger.exception("sender to peer %x failed unexpectedly", self.node_id)
-                delivered, reason = 0, describe_error(error)
-            if delivered and loop.time() - opened >= self._config.backoff_max:
-                self._backoff = self._config.backoff_initial
+                reason = describe_error(error)
             self._on_failure(reason)
             delay = self._backoff * (0.5 + 0.5 * self._rng.random())
             self._backoff = min(self._backoff * 2, self._config.backoff_max)
@@ -188,35 +187,40 @@ class _PeerSender:
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    async def _connect_and_stream(self) -> tuple[int, str]:
-        """Stream batches until the RPC fails; returns (batches written, why)."""
+    async def _connect_and_stream(self) -> str:
+        """Stream batches until the RPC fails; returns why it failed."""
+        loop = asyncio.get_running_loop()
         channel = insecure_channel(self.target, self._config.channel_options)
         call = PeerClient(channel).stream()
         call.add_done_callback(lambda _call: self._wakeup.set())
+        opened = loop.time()
         delivered = 0
+        stable = False
         try:
             while True:
                 await self._wait(call)
                 if call.done():
                     await call  # raises the RPC's error status
-                    return delivered, "stream ended by the peer"
+                    return "stream ended by the peer"
                 batch, count = self._take_batch()
                 if count == 0:
                     continue
                 if delivered == 0:
                     # The first write waits for the connection to be set up.
                     await asyncio.wait_for(call.write(batch), CONNECT_TIMEOUT)
-                    self._on_connected()
                 else:
                     await call.write(batch)
                 delivered += 1
                 self._stats.batches_sent += 1
                 self._stats.messages_sent += count
                 logger.debug("sent %d messages to %x", count, self.node_id)
+                if not stable and loop.time() - opened >= STABLE_AFTER:
+                    stable = True
+                    self._on_stable()
         except RPC_ERRORS as error:
-            return delivered, describe_error(error)
+            return describe_error(error)
         except TimeoutError:
-            return delivered, f"no connection within {CONNECT_TIMEOUT}s"
+            return f"no connection within {CONNECT_TIMEOUT}s"
         finally:
             call.cancel()
             await _close(channel)
@@ -257,7 +261,10 @@ class _PeerSender:
         batch = pb.MessageBatch(messages=encoded, cluster_id=self._config.cluster_id)
         return batch, len(encoded)
 
-    def _on_connected(self) -> None:
+    def _on_stable(self) -> None:
+        """The stream has carried writes for STABLE_AFTER: a real recovery,
+        not a peer that accepts a stream only to fail it (another cluster)."""
+        self._backoff = self._config.backoff_initial
         if self._lost:
             self._lost = False
             logger.warning("peer %x (%s) is reachable again", self.node_id, self.url)

@@ -8,6 +8,7 @@ synchronisation: conditions are polled with a deadline (`eventually`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -366,6 +367,30 @@ async def test_a_member_of_another_cluster_is_rejected(make: Factory) -> None:
             await stub.SendSnapshot(iter(list(chunks)))
         assert snap_error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert r2.batches == []
+
+
+async def test_a_rejected_peer_is_retried_with_one_warning_each_side(
+    make: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kvstore.transport")
+    t2, _ = await make(2)
+    intruder, ri = await make(1, cluster_id=CLUSTER + 1)
+    intruder.add_peer(2, url(t2.bound_port))
+    calls = 0
+
+    def retried() -> bool:  # keep traffic queued so the sender keeps retrying
+        nonlocal calls
+        calls += 1
+        intruder.send([app(1, 2, calls)])
+        return intruder.stats.connection_failures >= 4
+
+    await eventually(retried)
+    assert ri.unreachable.count(2) >= 4
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.name for r in warnings] == ["kvstore.transport.receiver", "kvstore.transport.peer"]
+    assert "cluster id mismatch" in warnings[0].getMessage()
+    assert "unreachable" in warnings[1].getMessage()
+    assert t2.receive_stats.rejected >= 4
 
 
 async def test_server_drops_messages_for_other_members_and_local_kinds(make: Factory) -> None:
