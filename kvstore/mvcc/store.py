@@ -204,7 +204,9 @@ class MVCCStore:
         h = 0
         for k, v in self._db.iterate(keys.MVCC, _rec_key(upper(at))):
             h = zlib.crc32(v, zlib.crc32(k, h))
-        return HashKVResponse(h, self._compact, at, self._current)
+        # etcd reports -1 for a store that was never compacted.
+        compact = self._compact if self._compact > 0 else -1
+        return HashKVResponse(h, compact, at, self._current)
 
     # -- reads --------------------------------------------------------------------------
 

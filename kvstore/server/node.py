@@ -29,6 +29,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -79,6 +80,7 @@ from kvstore.server.members import MemberTable, read_identity, write_identity
 from kvstore.server.views import Header, Member, NodeStatus
 from kvstore.storage.db import Database
 from kvstore.storage.log_store import LogStore
+from kvstore.transport.peer import PeerTransport
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ SLOW_FSYNC_S = 0.1
 SLOW_APPLY_S = 0.1
 MAX_PENDING_PROPOSALS = 10_000
 SNAPSHOT_CATCHUP_ENTRIES = 5_000
+_LEADER_EARLY = frozenset({MessageType.APP, MessageType.HEARTBEAT})
 VERSION = f"3.4.0+kvstore.{__version__}"
 """What Status reports: the etcd API level we speak, then our own version
 as semver build metadata, so version-checking clients accept it."""
@@ -147,7 +150,13 @@ class Node:
             random.Random(int.from_bytes(os.urandom(8), "big")),
         )
         self.leader = NONE
-        self.transport: Any = None  # kvstore.transport.peer.PeerTransport once started
+        self.transport = PeerTransport(
+            self.member_id,
+            self.cluster_id,
+            self,
+            {m.id: m.peer_urls[0] for m in self.member_table.list() if m.id != self.member_id},
+            cfg.listen_peer_urls[0],
+        )
 
         self._inbox: list[Message] = []
         self._reports: list[Callable[[], None]] = []
@@ -159,6 +168,9 @@ class Node:
         self._reads_ready: list[tuple[int, list[asyncio.Future[None]]]] = []
         self._read_ctx = itertools.count(1)
         self._wake = asyncio.Event()
+        self._durable = asyncio.Event()
+        self._durable.set()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvstore-write")
         self._ticks_due = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -203,16 +215,6 @@ class Node:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        from kvstore.transport.peer import PeerTransport
-
-        peers = {m.id: m.peer_urls[0] for m in self.member_table.list() if m.id != self.member_id}
-        self.transport = PeerTransport(
-            self.member_id,
-            self.cluster_id,
-            self,
-            peers,
-            self.cfg.listen_peer_urls[0],
-        )
         await self.transport.start()
         if self.raw.raft.conf.voters == {self.member_id}:
             # A lone voter has no one to wait for: elect itself at once.
@@ -232,14 +234,19 @@ class Node:
             return
         self._stopping = True
         self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        driver, ticker = self._tasks or (None, None)
+        if ticker is not None:
+            ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await ticker
+        if driver is not None:
+            # The driver exits at its next check; it is never cancelled in the
+            # middle of a write, so the database is not closed under it.
+            with contextlib.suppress(Exception):
+                await driver
         self._fail_all(Stopped())
-        if self.transport is not None:
-            await self.transport.stop()
+        await self.transport.stop()
+        self._writer.shutdown(wait=True)
         self.db.close()
         log.info("member stopped", extra={"member": f"{self.member_id:x}"})
 
@@ -289,8 +296,12 @@ class Node:
             self._wake.clear()
             try:
                 self._feed()
-                while self.raw.has_ready():
-                    self._handle_ready(self.raw.ready())
+                while self.raw.has_ready() and not self._stopping:
+                    await self._handle_ready(self.raw.ready())
+                    # Let woken readers run while the state is durable, and
+                    # let new requests join the next Ready.
+                    await asyncio.sleep(0)
+                    self._feed()
             except Exception:
                 log.exception("raft driver failed; stopping the member")
                 self._fail_all(Stopped())
@@ -368,23 +379,43 @@ class Node:
         except ProposalDropped:
             self._published = False
 
-    def _handle_ready(self, rd: Ready) -> None:
+    async def _handle_ready(self, rd: Ready) -> None:
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state.leader, rd.soft_state.role)
+        messages = rd.messages
+        if messages and self.raw.raft.role is Role.LEADER:
+            # A leader may replicate before its own write is durable (Raft
+            # thesis §10.2.1): the core counts its own replica only after
+            # advance(). Everything else waits for the write.
+            early = [m for m in messages if m.type in _LEADER_EARLY]
+            if early:
+                self.transport.send(early)
+                messages = tuple(m for m in messages if m.type not in _LEADER_EARLY)
         results: list[tuple[int, object]] = []
         started = time.monotonic()
         incoming = rd.snapshot
-        with self.db.batch(sync=rd.must_sync) as batch:
-            # The snapshot's data is the applied state itself: it replaces
-            # ours, and only its metadata is kept with the log.
-            meta_only = replace(incoming, data=b"") if incoming is not None else None
-            self.log_store.save_ready(batch, rd.hard_state, rd.entries, meta_only)
-            if incoming is not None:
-                snapshot.restore(self.db, batch, incoming.data, incoming.meta.index)
-            if rd.committed_entries:
-                with self.mvcc.writing(batch):
-                    for e in rd.committed_entries:
-                        self._apply(e, results, batch)
+        batch = self.db.batch(sync=rd.must_sync)
+        # The snapshot's data is the applied state itself: it replaces ours,
+        # and only its metadata is kept with the log.
+        meta_only = replace(incoming, data=b"") if incoming is not None else None
+        self.log_store.save_ready(batch, rd.hard_state, rd.entries, meta_only)
+        if incoming is not None:
+            snapshot.restore(self.db, batch, incoming.data, incoming.meta.index)
+        if rd.committed_entries:
+            with self.mvcc.writing(batch):
+                for e in rd.committed_entries:
+                    self._apply(e, results, batch)
+        # The in-memory state is now ahead of the disk: local reads wait
+        # until the write is done. The write itself runs off the event loop
+        # (LevelDB releases the GIL), so requests arriving meanwhile queue
+        # up for the next Ready: that is what makes group commit happen.
+        write = batch.seal()
+        self._durable.clear()
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer, write)
+        finally:
+            batch.finish()
+            self._durable.set()
         self.readies += 1
         self.fsyncs += rd.must_sync
         elapsed = time.monotonic() - started
@@ -404,8 +435,8 @@ class Node:
                 "installed snapshot",
                 extra={"index": incoming.meta.index, "bytes": len(incoming.data)},
             )
-        if rd.messages:
-            self.transport.send([self._with_state(m) for m in rd.messages])
+        if messages:
+            self.transport.send([self._with_state(m) for m in messages])
         for seq, result in results:
             fut = self._waiting.pop(seq, None)
             if fut is not None and not fut.done():
@@ -558,6 +589,12 @@ class Node:
             raise result
         return result
 
+    async def _until_durable(self) -> None:
+        """Return at a moment when memory and disk agree (no write in flight).
+        The caller must read synchronously right after, with no await."""
+        while not self._durable.is_set():
+            await self._durable.wait()
+
     async def _read_barrier(self) -> None:
         """Wait until this member has applied everything committed before now
         (ReadIndex, batched with every other read waiting at the same time)."""
@@ -591,6 +628,7 @@ class Node:
         check_op(req, self.cfg.max_txn_ops)
         if not serializable:
             await self._read_barrier()
+        await self._until_durable()
         return self.mvcc.range(req)
 
     async def put(self, req: PutRequest) -> PutResponse:
@@ -607,6 +645,7 @@ class Node:
         check_txn(req, self.cfg.max_txn_ops)
         if _read_only(req):
             await self._read_barrier()
+            await self._until_durable()
             return self.mvcc.txn(req)
         result: TxnResponse = await self._propose(req)
         return result
@@ -616,9 +655,11 @@ class Node:
         return result
 
     async def hash_kv(self, revision: int) -> HashKVResponse:
+        await self._until_durable()
         return self.mvcc.hash_kv(revision)
 
     async def hash(self) -> int:
+        await self._until_durable()
         return self.mvcc.hash_kv(0).hash
 
     def status(self) -> NodeStatus:

@@ -111,18 +111,30 @@ class Batch:
         return len(self._pending)
 
     def commit(self) -> None:
+        self.seal()()
+        self.finish()
+
+    def seal(self) -> Callable[[], None]:
+        """Close the batch to new writes and return the function that writes
+        it. LevelDB releases the GIL while writing, so a caller may run that
+        function on another thread; it must call finish() afterwards."""
         if self._done:
             raise RuntimeError("batch already committed")
         self._done = True
-        if self._pending:
-            wb = self._db.raw.write_batch(sync=self.sync)
-            for key, value in self._pending.items():
-                if value is None:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
-            wb.write()
-        self._pending = {}
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return _nothing
+        wb = self._db.raw.write_batch(sync=self.sync)
+        for key, value in pending.items():
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
+        write: Callable[[], None] = wb.write
+        return write
+
+    def finish(self) -> None:
+        """Run the after-commit callbacks, once the sealed write is done."""
         for callback in self._callbacks:
             callback()
         self._callbacks.clear()
@@ -142,3 +154,7 @@ class Batch:
             self._done = True
             self._pending = {}
             self._callbacks.clear()
+
+
+def _nothing() -> None:
+    return None
