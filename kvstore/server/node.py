@@ -356,6 +356,11 @@ class Node:
         if not waiters:
             self._read_queue = []
             return
+        if self._reads_in_flight:
+            # One ReadIndex at a time: reads arriving meanwhile share the
+            # next one, so a burst costs two heartbeat rounds, not one each.
+            self._read_queue = waiters
+            return
         ctx = next(self._read_ctx).to_bytes(8, "big")
         try:
             self.raw.read_index(ctx)
