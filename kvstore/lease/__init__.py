@@ -1,0 +1,1 @@
+"""The lessor: leases granted, kept alive and revoked (see lessor.py)."""
