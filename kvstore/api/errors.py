@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
 
+from kvstore.lease import errors as lease
 from kvstore.mvcc import errors as mvcc
 from kvstore.server import errors as server
 from kvstore.storage.db import StorageClosed
@@ -73,6 +74,13 @@ TABLE: dict[type[BaseException], Status] = {
     # No other subclass exists; a future one is still a revision out of range.
     mvcc.RevisionError: Status(_C.OUT_OF_RANGE, None),
     mvcc.LeaseNotFound: Status(_C.NOT_FOUND, "etcdserver: requested lease not found"),
+    # -- leases (mvcc.LeaseNotFound above is the lessor's too) -------------------------
+    lease.LeaseExists: Status(_C.FAILED_PRECONDITION, "etcdserver: lease already exists"),
+    lease.LeaseTTLTooLarge: Status(_C.OUT_OF_RANGE, "etcdserver: too large lease TTL"),
+    # A leader-only lease question reached a member that is not (or no longer)
+    # the leader and could not be forwarded: retryable, like "no leader".
+    lease.NotPrimary: Status(_C.UNAVAILABLE, None),
+    lease.LeaseError: Status(_C.UNKNOWN, None, unexpected=True),
     mvcc.StoreUsageError: Status(_C.UNKNOWN, None, unexpected=True),
     mvcc.MVCCError: Status(_C.UNKNOWN, None, unexpected=True),
     # -- the cluster ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from kvstore.api.cluster import ClusterService
 from kvstore.api.errors import Context
 from kvstore.api.health import HealthService
 from kvstore.api.kv import DEFAULT_MAX_TXN_OPS, KVService
+from kvstore.api.lease import LeaseBackend, LeaseService
 from kvstore.api.maintenance import MaintenanceService
 from kvstore.api.pb import health_pb2_grpc, rpc_pb2_grpc
 from kvstore.server.errors import NotSupported
@@ -58,7 +59,9 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
         await _unimplemented("watch", context)
 
 
-class LeaseService(rpc_pb2_grpc.LeaseServicer):
+class _NoLeaseService(rpc_pb2_grpc.LeaseServicer):
+    """The Lease service of a server built without a LeaseBackend."""
+
     async def LeaseGrant(self, request: object, context: Context) -> None:
         await _unimplemented("lease", context)
 
@@ -128,8 +131,10 @@ def create_grpc_server(
     max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
     is_serving: Callable[[], bool] | None = None,
     health_watch_interval: float = 1.0,
+    lease: LeaseBackend | None = None,
 ) -> Server:
-    """A grpc.aio server with every servicer registered and no port bound."""
+    """A grpc.aio server with every servicer registered and no port bound.
+    Without a `lease` backend the Lease service answers UNIMPLEMENTED."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes + GRPC_OVERHEAD_BYTES),
@@ -140,7 +145,8 @@ def create_grpc_server(
     _add(rpc_pb2_grpc.add_MaintenanceServicer_to_server, MaintenanceService(backend), server)
     _add(rpc_pb2_grpc.add_ClusterServicer_to_server, ClusterService(backend), server)
     _add(rpc_pb2_grpc.add_WatchServicer_to_server, WatchService(), server)
-    _add(rpc_pb2_grpc.add_LeaseServicer_to_server, LeaseService(), server)
+    lease_servicer = LeaseService(lease) if lease is not None else _NoLeaseService()
+    _add(rpc_pb2_grpc.add_LeaseServicer_to_server, lease_servicer, server)
     _add(rpc_pb2_grpc.add_AuthServicer_to_server, AuthService(), server)
     health = HealthService(
         is_serving if is_serving is not None else _leader_known(backend),
@@ -181,10 +187,11 @@ def build_grpc_server(
     *,
     max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
     is_serving: Callable[[], bool] | None = None,
+    lease: LeaseBackend | None = None,
 ) -> Server:
     """`create_grpc_server` bound to `listen_addresses`, not yet started."""
     server = create_grpc_server(
-        backend, max_request_bytes, max_txn_ops=max_txn_ops, is_serving=is_serving
+        backend, max_request_bytes, max_txn_ops=max_txn_ops, is_serving=is_serving, lease=lease
     )
     bind(server, listen_addresses)
     return server

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from kvstore.lease import record
 from kvstore.lease.errors import LeaseExists, LeaseNotFound, LeaseTTLTooLarge, NotPrimary
 from kvstore.lease.queue import DeadlineQueue
+from kvstore.mvcc.types import Event, EventType
 from kvstore.storage import keys
 from kvstore.storage.db import Batch, Database
 
@@ -212,6 +213,17 @@ class Lessor:
             if lease is not None:
                 lease.keys.discard(key)
         return old
+
+    def observe(self, events: Iterable[Event]) -> None:
+        """`attach` / `detach` for each change of an MVCC write (the store's
+        events: a put carries the key's new lease, a delete just the key).
+        Call it after EACH applied entry, before the next one applies, so a
+        revoke later in the same batch sees the keys put before it."""
+        for event in events:
+            if event.type is EventType.PUT:
+                self.attach(event.kv.lease, event.kv.key)
+            else:
+                self.detach(event.kv.key)
 
     # -- reads any member may answer --------------------------------------------------
 
