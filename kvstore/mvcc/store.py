@@ -39,6 +39,8 @@ from kvstore.mvcc.types import (
     CompareTarget,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    Event,
+    EventType,
     HashKVResponse,
     KeyValue,
     PutRequest,
@@ -102,6 +104,7 @@ class MVCCStore:
         self._compact = _read_u64(db, keys.META_COMPACT_REV, 0)
         self._applied = _read_u64(db, keys.META_APPLIED_INDEX, 0)
         self._current = max(_read_u64(db, keys.META_CURRENT_REV, 1), self._compact, 1)
+        self._events: list[Event] | None = None
         self._load()
 
     def _load(self) -> None:
@@ -154,6 +157,45 @@ class MVCCStore:
         with self._own_batch() as b:
             b.put(keys.META_APPLIED_INDEX, keys.encode_u64(index))
             self._applied = index
+
+    # -- events (for kvstore.mvcc.watch) ------------------------------------------------
+
+    def capture_events(self) -> None:
+        """From now on, record an Event for every change staged; the owner
+        must call take_events() after each durable batch (the list grows
+        until it does). Off by default: a store nobody watches pays nothing."""
+        if self._events is None:
+            self._events = []
+
+    def take_events(self) -> list[Event]:
+        """The events staged since the last call, in revision order (a txn's
+        changes together, in the order it made them); clears the list."""
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        return events
+
+    def events_between(self, lo: int, hi: int, limit: int) -> tuple[list[Event], int]:
+        """Events of the committed records with lo <= main revision <= hi, in
+        revision order, read from LevelDB (not the staged batch). Reading
+        stops at the end of the revision that reaches `limit` events, so a
+        revision is never split. Returns (events, covered): every record up
+        to revision `covered` was read (hi when the scan was not cut)."""
+        out: list[Event] = []
+        last = 0
+        head = record.HEAD_SIZE
+        for k, v in self._db.iterate(_rec_key(pack(lo, 0)), _rec_key(upper(hi))):
+            main = _REV.unpack_from(k, 1)[0]
+            if main != last and len(out) >= limit:
+                return out, last
+            last = main
+            if v[0] & record.TOMBSTONE:
+                key = v[head : head + record.decode_head(v)[4]]
+                out.append(Event(EventType.DELETE, KeyValue(key, mod_revision=main)))
+            else:
+                out.append(Event(EventType.PUT, record.decode_kv(main, v)))
+        return out, hi
 
     # -- requests ---------------------------------------------------------------------
 
@@ -319,7 +361,11 @@ class MVCCStore:
         rev = pack(w.main, w.sub)
         w.sub += 1
         g = ki.put(rev)
-        w.batch.put(_rec_key(rev), record.encode(key, value, main_of(g.created), g.ver, lease))
+        created = main_of(g.created)
+        w.batch.put(_rec_key(rev), record.encode(key, value, created, g.ver, lease))
+        if self._events is not None:
+            kv = KeyValue(key, created, w.main, g.ver, value, lease)
+            self._events.append(Event(EventType.PUT, kv))
         return PutResponse(w.main, prev if req.prev_kv else None)
 
     def _do_delete(self, w: _Write, req: DeleteRangeRequest) -> DeleteRangeResponse:
@@ -333,6 +379,8 @@ class MVCCStore:
             assert ki is not None
             ki.tombstone(rev)
             batch.put(_rec_key(rev), record.encode_tombstone(key))
+            if self._events is not None:
+                self._events.append(Event(EventType.DELETE, KeyValue(key, mod_revision=w.main)))
         return DeleteRangeResponse(w.view, len(hits), prev_kvs)
 
     # -- txn ------------------------------------------------------------------------------

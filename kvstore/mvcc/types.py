@@ -57,10 +57,12 @@ class KeyValue:
 @dataclass(frozen=True, slots=True)
 class Event:
     """One change made by a write: a put, or a delete (kv holds the key and
-    the deleting revision only, as etcd's tombstone events do)."""
+    the deleting revision only, as etcd's tombstone events do). prev_kv is
+    filled in only for watchers that asked for it."""
 
     type: EventType
     kv: KeyValue
+    prev_kv: KeyValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
