@@ -21,7 +21,7 @@ from kvstore.lease.lessor import (
 )
 from kvstore.lease.queue import DeadlineQueue
 from kvstore.mvcc.store import MVCCStore, StoreOptions
-from kvstore.mvcc.types import PutRequest
+from kvstore.mvcc.types import Event, EventType, KeyValue, PutRequest
 from kvstore.storage import keys
 from kvstore.storage.db import Database
 
@@ -360,3 +360,23 @@ def test_deadline_queue_moves_removes_and_stays_small() -> None:
     q.remove(99)
     assert q.pop_due(10_999.0, 1000) == list(range(0, 99))
     assert len(q) == 0 and q.pop_due(1e9, 10) == []
+
+
+def test_observe_follows_mvcc_events(db: Database) -> None:
+    le = Lessor(db, CONFIG)
+    grant(le, db, 1, 10)
+    grant(le, db, 2, 10)
+    put, delete = EventType.PUT, EventType.DELETE
+    le.observe(
+        [
+            Event(put, KeyValue(b"a", lease=1)),
+            Event(put, KeyValue(b"b", lease=1)),
+            Event(put, KeyValue(b"a", lease=2)),  # moved
+            Event(delete, KeyValue(b"b")),  # deleted
+            Event(put, KeyValue(b"c", lease=1)),
+            Event(put, KeyValue(b"c")),  # put without a lease
+        ]
+    )
+    assert (le.lease_of(b"a"), le.lease_of(b"b"), le.lease_of(b"c")) == (2, 0, 0)
+    assert revoke(le, db, 1) == []
+    assert revoke(le, db, 2) == [b"a"]
