@@ -8,9 +8,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from kvstore.server.bootstrap import IdentityMismatch
 from kvstore.server.config import ConfigError, ServerConfig, grpc_address, parse_args
 from kvstore.server.logs import configure
-from kvstore.server.node import IdentityMismatch, Node
+from kvstore.server.node import Node
 
 log = logging.getLogger("kvstore.serve")
 

@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from kvstore import __version__
@@ -50,15 +50,13 @@ from kvstore.mvcc.types import (
 )
 from kvstore.mvcc.validate import check_op, check_txn
 from kvstore.raft.config import Config
-from kvstore.raft.errors import ProposalDropped, ReadIndexDropped
+from kvstore.raft.errors import ProposalDropped
 from kvstore.raft.rawnode import RawNode, Ready
-from kvstore.raft.storage import bootstrap_entries
 from kvstore.raft.types import (
     NONE,
     ConfChange,
     Entry,
     EntryType,
-    HardState,
     Message,
     MessageType,
     Role,
@@ -66,6 +64,7 @@ from kvstore.raft.types import (
     SnapshotMeta,
 )
 from kvstore.server import entries, snapshot
+from kvstore.server.bootstrap import check_or_bootstrap
 from kvstore.server.config import ServerConfig
 from kvstore.server.errors import (
     LeaderChanged,
@@ -76,7 +75,8 @@ from kvstore.server.errors import (
 )
 from kvstore.server.identity import cluster_id as derive_cluster_id
 from kvstore.server.identity import member_id as derive_member_id
-from kvstore.server.members import MemberTable, read_identity, write_identity
+from kvstore.server.members import MemberTable
+from kvstore.server.reads import ReadBatcher
 from kvstore.server.views import Header, Member, NodeStatus
 from kvstore.storage.db import Database
 from kvstore.storage.log_store import LogStore
@@ -96,21 +96,11 @@ VERSION = f"3.4.0+kvstore.{__version__}"
 as semver build metadata, so version-checking clients accept it."""
 
 
-class IdentityMismatch(Exception):
-    """The data dir belongs to another member or cluster than the flags say."""
-
-
 @dataclass(slots=True)
 class _Proposal:
     data: bytes
     future: asyncio.Future[Any]
     deadline: float
-
-
-@dataclass(slots=True)
-class _ReadBatch:
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
-    issued_at: float = 0.0
 
 
 class Node:
@@ -130,7 +120,7 @@ class Node:
         os.makedirs(cfg.resolved_data_dir, exist_ok=True)
         self.db = Database(os.path.join(cfg.resolved_data_dir, "db"))
         try:
-            self._check_or_bootstrap()
+            check_or_bootstrap(self.db, cfg, self._founders, self.cluster_id, self.member_id)
         except BaseException:
             self.db.close()
             raise
@@ -163,10 +153,7 @@ class Node:
         self._proposals: list[_Proposal] = []
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._seq = itertools.count(1)
-        self._read_queue: list[asyncio.Future[None]] = []
-        self._reads_in_flight: dict[bytes, _ReadBatch] = {}
-        self._reads_ready: list[tuple[int, list[asyncio.Future[None]]]] = []
-        self._read_ctx = itertools.count(1)
+        self._reads = ReadBatcher(retry_after=cfg.election_timeout_ms / 1000)
         self._wake = asyncio.Event()
         self._durable = asyncio.Event()
         self._durable.set()
@@ -182,35 +169,6 @@ class Node:
         """Batches written with sync=True."""
 
     # -- identity and bootstrap ------------------------------------------------
-
-    def _check_or_bootstrap(self) -> None:
-        stored = read_identity(self.db)
-        if stored is not None:
-            cid, mid = stored
-            if (cid, mid) != (self.cluster_id, self.member_id):
-                raise IdentityMismatch(
-                    f"data dir {self.cfg.resolved_data_dir!r} belongs to member {mid:x} of "
-                    f"cluster {cid:x}, but the flags describe member {self.member_id:x} of "
-                    f"cluster {self.cluster_id:x}; check --name, --initial-cluster, "
-                    "--initial-advertise-peer-urls and --initial-cluster-token"
-                )
-            return
-        if self.cfg.initial_cluster_state != "new":
-            raise IdentityMismatch(
-                "joining an existing cluster (--initial-cluster-state existing) needs member "
-                "add, which this version does not support yet"
-            )
-        # A brand-new member of a brand-new cluster: the founding log, the
-        # member table and our identity, in one synced batch.
-        voters = sorted(self._founders)
-        store = LogStore(self.db)
-        table = MemberTable(self.db)
-        with self.db.batch(sync=True) as batch:
-            store.append(bootstrap_entries(voters), batch)
-            store.set_hard_state(HardState(term=1, commit=len(voters)), batch)
-            for mid, (name, urls) in self._founders.items():
-                table.put(Member(mid, name, tuple(urls), ()), batch)
-            write_identity(batch, self.cluster_id, self.member_id)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -253,19 +211,12 @@ class Node:
     def _fail_all(self, exc: Exception) -> None:
         futures: list[asyncio.Future[Any]] = [p.future for p in self._proposals]
         futures += self._waiting.values()
-        futures += self._read_queue
-        for batch in self._reads_in_flight.values():
-            futures += batch.waiters
-        for _, waiters in self._reads_ready:
-            futures += waiters
+        futures += self._reads.drain()
         for f in futures:
             if not f.done():
                 f.set_exception(exc)
         self._proposals.clear()
         self._waiting.clear()
-        self._read_queue.clear()
-        self._reads_in_flight.clear()
-        self._reads_ready.clear()
 
     # -- the transport's RaftHandler ------------------------------------------------------
 
@@ -321,7 +272,7 @@ class Node:
         for report in reports:
             report()
         self._propose_queued()
-        self._issue_reads(retry=ticked)
+        self._reads.issue(self.raw, asyncio.get_running_loop().time(), retry=ticked)
         if not self._published and self.leader != NONE:
             self._publish_attributes()
 
@@ -341,34 +292,6 @@ class Node:
                 else:
                     p.future.set_exception(NoLeader())
         self._proposals = keep
-
-    def _issue_reads(self, retry: bool) -> None:
-        loop_time = asyncio.get_running_loop().time()
-        # A ReadIndex whose answer was lost (leader change, dropped message)
-        # is asked again under a new context after an election timeout.
-        if retry:
-            stale = self.cfg.election_timeout_ms / 1000
-            for ctx, batch in list(self._reads_in_flight.items()):
-                if loop_time - batch.issued_at > stale:
-                    del self._reads_in_flight[ctx]
-                    self._read_queue.extend(w for w in batch.waiters if not w.done())
-        waiters = [f for f in self._read_queue if not f.done()]
-        if not waiters:
-            self._read_queue = []
-            return
-        if self._reads_in_flight:
-            # One ReadIndex at a time: reads arriving meanwhile share the
-            # next one, so a burst costs two heartbeat rounds, not one each.
-            self._read_queue = waiters
-            return
-        ctx = next(self._read_ctx).to_bytes(8, "big")
-        try:
-            self.raw.read_index(ctx)
-        except ReadIndexDropped:
-            self._read_queue = waiters  # no leader: try again next round
-            return
-        self._read_queue = []
-        self._reads_in_flight[ctx] = _ReadBatch(waiters, loop_time)
 
     def _publish_attributes(self) -> None:
         self._published = True
@@ -450,10 +373,8 @@ class Node:
                 else:
                     fut.set_result(result)
         for rs in rd.read_states:
-            batch_ = self._reads_in_flight.pop(rs.context, None)
-            if batch_ is not None:
-                self._reads_ready.append((rs.index, batch_.waiters))
-        self._serve_reads()
+            self._reads.confirmed(rs)
+        self._reads.release(self.mvcc.applied_index)
         self.raw.advance(rd)
         self._maybe_compact_log()
 
@@ -506,20 +427,6 @@ class Node:
                 },
             )
             self.leader = leader
-
-    def _serve_reads(self) -> None:
-        if not self._reads_ready:
-            return
-        applied = self.mvcc.applied_index
-        keep: list[tuple[int, list[asyncio.Future[None]]]] = []
-        for index, waiters in self._reads_ready:
-            if index <= applied:
-                for w in waiters:
-                    if not w.done():
-                        w.set_result(None)
-            else:
-                keep.append((index, waiters))
-        self._reads_ready = keep
 
     def _apply(self, e: Entry, results: list[tuple[int, object]], batch: Any) -> None:
         if e.index <= self.mvcc.applied_index:
@@ -606,7 +513,7 @@ class Node:
         if self._stopping:
             raise Stopped()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._read_queue.append(fut)
+        self._reads.add(fut)
         self._wake.set()
         leader_changes = self.leader_changes
         try:
