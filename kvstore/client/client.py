@@ -230,7 +230,10 @@ class Client:
             ignore_value=ignore_value,
             ignore_lease=ignore_lease,
         )
-        return await self._unary(lambda c: c.put, req, retry=False)
+        return await self.put_request(req)
+
+    async def put_request(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
+        return await self._unary(lambda c: c.put, request, retry=False)
 
     async def get(
         self,
@@ -265,7 +268,12 @@ class Client:
         self, key: bytes, range_end: bytes = b"", *, prev_kv: bool = False
     ) -> rpc_pb2.DeleteRangeResponse:
         req = rpc_pb2.DeleteRangeRequest(key=key, range_end=range_end, prev_kv=prev_kv)
-        return await self._unary(lambda c: c.delete_range, req, retry=False)
+        return await self.delete_request(req)
+
+    async def delete_request(
+        self, request: rpc_pb2.DeleteRangeRequest
+    ) -> rpc_pb2.DeleteRangeResponse:
+        return await self._unary(lambda c: c.delete_range, request, retry=False)
 
     async def txn(self, request: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
         return await self._unary(lambda c: c.txn, request, retry=False)
