@@ -214,6 +214,16 @@ class MVCCStore:
         with self._write() as w:
             return self._do_delete(w, req)
 
+    def delete_keys(self, keys: list[bytes]) -> DeleteRangeResponse:
+        """Delete the given keys (those that exist) in ONE revision. For a
+        lease revoke: the keys come from the lessor, not from a client, so
+        no txn op limit applies."""
+        with self._write() as w:
+            deleted = 0
+            for key in keys:
+                deleted += self._do_delete(w, DeleteRangeRequest(key)).deleted
+            return DeleteRangeResponse(w.view, deleted)
+
     def txn(self, req: TxnRequest) -> TxnResponse:
         check_txn(req, self._opts.max_txn_ops, self._opts.strict_range_end)
         cur = self._current
