@@ -28,6 +28,7 @@ async def serve(cfg: ServerConfig) -> None:
         [grpc_address(u) for u in cfg.listen_client_urls],
         cfg.max_request_bytes,
         max_txn_ops=cfg.max_txn_ops,
+        lease=node,
     )
     await server.start()
     log.info(

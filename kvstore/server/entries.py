@@ -36,6 +36,9 @@ class Kind(enum.IntEnum):
     COMPACT = 4
     MEMBER_ATTRS = 5
     RANGE = 6  # only inside a txn
+    LEASE_GRANT = 7
+    LEASE_REVOKE = 8
+    LEASE_CHECKPOINT = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,38 @@ class MemberAttributes:
     client_urls: tuple[str, ...]
 
 
-Request = PutRequest | DeleteRangeRequest | TxnRequest | CompactRequest | MemberAttributes
+@dataclass(frozen=True, slots=True)
+class LeaseGrant:
+    lease_id: int
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevoke:
+    """Revoke a lease and delete its keys in one revision. Proposed by a
+    client, or by the leader when the lease expires."""
+
+    lease_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseCheckpoint:
+    """The leader's record of remaining TTLs, so that a new leader does not
+    restart every lease at its full TTL."""
+
+    remaining: tuple[tuple[int, int], ...]
+
+
+Request = (
+    PutRequest
+    | DeleteRangeRequest
+    | TxnRequest
+    | CompactRequest
+    | MemberAttributes
+    | LeaseGrant
+    | LeaseRevoke
+    | LeaseCheckpoint
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +109,7 @@ _PUT = struct.Struct(">qB")
 _RANGE = struct.Struct(">qqBBBqqqq")
 _CMP = struct.Struct(">BBqqqq")
 _COMPACT = struct.Struct(">qB")
+_QQ = struct.Struct(">qq")
 
 
 class _Writer:
@@ -271,6 +306,17 @@ def encode(env: Envelope) -> bytes:
     elif isinstance(r, CompactRequest):
         w.raw(_HEAD.pack(Kind.COMPACT, env.origin, env.seq))
         w.raw(_COMPACT.pack(r.revision, r.physical))
+    elif isinstance(r, LeaseGrant):
+        w.raw(_HEAD.pack(Kind.LEASE_GRANT, env.origin, env.seq))
+        w.raw(_QQ.pack(r.lease_id, r.ttl))
+    elif isinstance(r, LeaseRevoke):
+        w.raw(_HEAD.pack(Kind.LEASE_REVOKE, env.origin, env.seq))
+        w.raw(_I64.pack(r.lease_id))
+    elif isinstance(r, LeaseCheckpoint):
+        w.raw(_HEAD.pack(Kind.LEASE_CHECKPOINT, env.origin, env.seq))
+        w.raw(_U32.pack(len(r.remaining)))
+        for lease_id, remaining in r.remaining:
+            w.raw(_QQ.pack(lease_id, remaining))
     else:
         w.raw(_HEAD.pack(Kind.MEMBER_ATTRS, env.origin, env.seq))
         w.raw(struct.pack(">Q", r.member_id))
@@ -299,6 +345,16 @@ def decode(data: bytes) -> Envelope:
         name = rd.blob().decode()
         (n,) = rd.unpack(_U32)
         request = MemberAttributes(member_id, name, tuple(rd.blob().decode() for _ in range(n)))
+    elif kind == Kind.LEASE_GRANT:
+        lease_id, ttl = rd.unpack(_QQ)
+        request = LeaseGrant(lease_id, ttl)
+    elif kind == Kind.LEASE_REVOKE:
+        (lease_id,) = rd.unpack(_I64)
+        request = LeaseRevoke(lease_id)
+    elif kind == Kind.LEASE_CHECKPOINT:
+        (n,) = rd.unpack(_U32)
+        pairs = tuple(rd.unpack(_QQ) for _ in range(n))
+        request = LeaseCheckpoint(tuple((a, b) for a, b in pairs))
     else:
         raise EntryDecodeError(f"unknown entry kind {kind}")
     if rd.pos != len(rd.data):

@@ -34,12 +34,16 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from kvstore import __version__
-from kvstore.mvcc.errors import MVCCError
+from kvstore.lease.attachments import leased_keys
+from kvstore.lease.errors import LeaseError, NotPrimary
+from kvstore.lease.lessor import Lessor, LessorConfig, check_grant, min_lease_ttl
+from kvstore.mvcc.errors import LeaseNotFound, MVCCError
 from kvstore.mvcc.store import MVCCStore, StoreOptions
 from kvstore.mvcc.types import (
     CompactResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    Event,
     HashKVResponse,
     PutRequest,
     PutResponse,
@@ -73,6 +77,7 @@ from kvstore.server.errors import (
     Stopped,
     TooManyRequests,
 )
+from kvstore.server.forward import LeaderForwarder
 from kvstore.server.identity import cluster_id as derive_cluster_id
 from kvstore.server.identity import member_id as derive_member_id
 from kvstore.server.members import MemberTable
@@ -90,6 +95,7 @@ SLOW_FSYNC_S = 0.1
 SLOW_APPLY_S = 0.1
 MAX_PENDING_PROPOSALS = 10_000
 SNAPSHOT_CATCHUP_ENTRIES = 5_000
+LEASE_REVOKES_PER_TICK = 500
 _LEADER_EARLY = frozenset({MessageType.APP, MessageType.HEARTBEAT})
 VERSION = f"3.4.0+kvstore.{__version__}"
 """What Status reports: the etcd API level we speak, then our own version
@@ -125,10 +131,16 @@ class Node:
             self.db.close()
             raise
         self.log_store = LogStore(self.db)
-        self.mvcc = MVCCStore(self.db, StoreOptions(max_txn_ops=cfg.max_txn_ops, sync=False))
-        self.member_table = MemberTable(self.db)
-
         ticks = max(2, cfg.election_timeout_ms // cfg.heartbeat_interval_ms)
+        self.lessor = Lessor(
+            self.db, LessorConfig(min_ttl=min_lease_ttl(ticks, cfg.heartbeat_interval_ms))
+        )
+        self.mvcc = self._open_mvcc()
+        self.member_table = MemberTable(self.db)
+        self._rng = random.Random(int.from_bytes(os.urandom(8), "big"))
+        self._forwarder = LeaderForwarder(cfg.request_timeout_ms / 1000)
+        self._ready_events: list[Event] = []
+        """MVCC events of the Ready being applied; published once durable."""
         self.raw = RawNode(
             Config(
                 id=self.member_id,
@@ -137,7 +149,7 @@ class Node:
                 applied=self.mvcc.applied_index,
             ),
             self.log_store,
-            random.Random(int.from_bytes(os.urandom(8), "big")),
+            self._rng,
         )
         self.leader = NONE
         self.transport = PeerTransport(
@@ -204,6 +216,7 @@ class Node:
                 await driver
         self._fail_all(Stopped())
         await self.transport.stop()
+        await self._forwarder.close()
         self._writer.shutdown(wait=True)
         self.db.close()
         log.info("member stopped", extra={"member": f"{self.member_id:x}"})
@@ -271,10 +284,28 @@ class Node:
         reports, self._reports = self._reports, []
         for report in reports:
             report()
+        if ticked and self.raw.raft.role is Role.LEADER:
+            self._lease_duties()
         self._propose_queued()
         self._reads.issue(self.raw, asyncio.get_running_loop().time(), retry=ticked)
         if not self._published and self.leader != NONE:
             self._publish_attributes()
+
+    def _lease_duties(self) -> None:
+        """The leader revokes expired leases and checkpoints remaining TTLs,
+        both through Raft so every member makes the same change."""
+        now = asyncio.get_running_loop().time()
+        for lease_id in self.lessor.expired(now, limit=LEASE_REVOKES_PER_TICK):
+            self._propose_internal(entries.LeaseRevoke(lease_id))
+        checkpoints = self.lessor.checkpoints(now)
+        if checkpoints:
+            self._propose_internal(entries.LeaseCheckpoint(tuple(checkpoints)))
+
+    def _propose_internal(self, request: entries.Request) -> None:
+        """A proposal no client waits for (sequence 0); lost if no leader."""
+        data = entries.encode(entries.Envelope(self.member_id, 0, request))
+        with contextlib.suppress(ProposalDropped):
+            self.raw.propose(data)
 
     def _propose_queued(self) -> None:
         if not self._proposals:
@@ -380,11 +411,23 @@ class Node:
 
     def _reload_state(self) -> None:
         """Reopen the in-memory views of the applied state after a snapshot."""
-        self.mvcc = MVCCStore(self.db, StoreOptions(max_txn_ops=self.cfg.max_txn_ops, sync=False))
+        self.lessor.reload()
+        self.mvcc = self._open_mvcc()
         self.member_table = MemberTable(self.db)
         for m in self.member_table.list():
             if m.id != self.member_id and m.peer_urls:
                 self.transport.add_peer(m.id, m.peer_urls[0])
+
+    def _open_mvcc(self) -> MVCCStore:
+        store = MVCCStore(
+            self.db,
+            StoreOptions(
+                max_txn_ops=self.cfg.max_txn_ops, sync=False, lease_exists=self.lessor.exists
+            ),
+        )
+        store.capture_events()
+        self.lessor.rebuild_attachments(leased_keys(store))
+        return store
 
     def _with_state(self, m: Message) -> Message:
         """A snapshot message carries the whole applied state as of now."""
@@ -415,6 +458,13 @@ class Node:
         log.info("compacted raft log", extra={"snapshot_index": applied})
 
     def _on_soft_state(self, leader: int, role: Role) -> None:
+        if role is Role.LEADER and not self.lessor.is_primary:
+            # Expiry is decided by the leader alone; give clients one
+            # election timeout to find the new leader and keep alive.
+            now = asyncio.get_running_loop().time()
+            self.lessor.promote(now, extend=self.cfg.election_timeout_ms / 1000)
+        elif role is not Role.LEADER and self.lessor.is_primary:
+            self.lessor.demote()
         if leader != self.leader:
             self.leader_changes += 1
             log.info(
@@ -436,6 +486,12 @@ class Node:
         elif e.data:
             env = entries.decode(e.data)
             result = self._execute(env.request, batch)
+            events = self.mvcc.take_events()
+            if events:
+                # Per entry, so that a revoke later in this Ready sees keys
+                # attached earlier in it.
+                self.lessor.observe(events)
+                self._ready_events.extend(events)
             if env.origin == self.member_id and env.seq:
                 results.append((env.seq, result))
         self.mvcc.set_applied_index(e.index)
@@ -450,6 +506,16 @@ class Node:
                 return self.mvcc.txn(req)
             if isinstance(req, entries.CompactRequest):
                 return self.mvcc.compact(req.revision)
+            if isinstance(req, entries.LeaseGrant):
+                now = asyncio.get_running_loop().time()
+                return req.lease_id, self.lessor.apply_grant(req.lease_id, req.ttl, batch, now)
+            if isinstance(req, entries.LeaseRevoke):
+                # The lease and all its keys go in one revision.
+                return self.mvcc.delete_keys(self.lessor.apply_revoke(req.lease_id, batch))
+            if isinstance(req, entries.LeaseCheckpoint):
+                for lease_id, remaining in req.remaining:
+                    self.lessor.apply_checkpoint(lease_id, remaining, batch)
+                return None
             member = self.member_table.get(req.member_id)
             if member is not None:
                 self.member_table.put(
@@ -459,7 +525,7 @@ class Node:
                     batch,
                 )
             return None
-        except MVCCError as exc:
+        except (MVCCError, LeaseError) as exc:
             return exc
 
     def _apply_conf_change(self, cc: ConfChange, batch: Any) -> None:
@@ -545,6 +611,8 @@ class Node:
 
     async def put(self, req: PutRequest) -> PutResponse:
         check_op(req, self.cfg.max_txn_ops)
+        if req.lease and not self.lessor.exists(req.lease):
+            raise LeaseNotFound(req.lease)
         result: PutResponse = await self._propose(req)
         return result
 
@@ -587,6 +655,46 @@ class Node:
             raft_applied_index=self.mvcc.applied_index,
             is_learner=self.member_id in raft.conf.learners,
         )
+
+    # -- LeaseBackend ------------------------------------------------------------------
+
+    async def lease_grant(self, ttl: int, lease_id: int) -> tuple[int, int]:
+        if lease_id == 0:
+            lease_id = self.lessor.next_id(self._rng)
+        check_grant(lease_id, ttl)
+        result: tuple[int, int] = await self._propose(entries.LeaseGrant(lease_id, ttl))
+        return result
+
+    async def lease_revoke(self, lease_id: int) -> None:
+        if not self.lessor.exists(lease_id):
+            raise LeaseNotFound(lease_id)
+        await self._propose(entries.LeaseRevoke(lease_id))
+
+    async def lease_keepalive(self, lease_id: int) -> int:
+        if self.raw.raft.role is Role.LEADER:
+            try:
+                return self.lessor.renew(lease_id, asyncio.get_running_loop().time())
+            except NotPrimary:
+                raise LeaderChanged() from None
+        return await self._forwarder.keepalive(self._leader_client_url(), lease_id)
+
+    async def lease_time_to_live(self, lease_id: int, keys: bool) -> tuple[int, int, list[bytes]]:
+        if self.raw.raft.role is Role.LEADER:
+            try:
+                now = asyncio.get_running_loop().time()
+                return self.lessor.time_to_live(lease_id, now, keys)
+            except NotPrimary:
+                raise LeaderChanged() from None
+        return await self._forwarder.time_to_live(self._leader_client_url(), lease_id, keys)
+
+    async def lease_leases(self) -> list[int]:
+        return self.lessor.leases()
+
+    def _leader_client_url(self) -> str:
+        leader = self.member_table.get(self.leader) if self.leader != NONE else None
+        if leader is None or not leader.client_urls:
+            raise NoLeader()
+        return leader.client_urls[0]
 
     def members(self) -> list[Member]:
         return self.member_table.list()
