@@ -671,20 +671,26 @@ class Node:
         await self._propose(entries.LeaseRevoke(lease_id))
 
     async def lease_keepalive(self, lease_id: int) -> int:
+        """The TTL after renewal, or 0 for an unknown lease (etcd's answer)."""
         if self.raw.raft.role is Role.LEADER:
             try:
                 return self.lessor.renew(lease_id, asyncio.get_running_loop().time())
             except NotPrimary:
                 raise LeaderChanged() from None
+            except LeaseNotFound:
+                return 0
         return await self._forwarder.keepalive(self._leader_client_url(), lease_id)
 
     async def lease_time_to_live(self, lease_id: int, keys: bool) -> tuple[int, int, list[bytes]]:
+        """(granted, remaining, keys); remaining -1 for an unknown lease."""
         if self.raw.raft.role is Role.LEADER:
             try:
                 now = asyncio.get_running_loop().time()
                 return self.lessor.time_to_live(lease_id, now, keys)
             except NotPrimary:
                 raise LeaderChanged() from None
+            except LeaseNotFound:
+                return 0, -1, []
         return await self._forwarder.time_to_live(self._leader_client_url(), lease_id, keys)
 
     async def lease_leases(self) -> list[int]:

@@ -7,12 +7,14 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 from pathlib import Path
 
 import pytest
 
+from kvstore.api.server import build_grpc_server
 from kvstore.raft.types import Role
-from kvstore.server.config import ServerConfig
+from kvstore.server.config import ServerConfig, grpc_address
 from kvstore.server.node import Node
 
 
@@ -44,14 +46,27 @@ async def eventually(
 class Cluster:
     configs: dict[str, ServerConfig]
     nodes: dict[str, Node] = field(default_factory=dict)
+    servers: dict[str, Any] = field(default_factory=dict)
 
     async def start(self, name: str) -> Node:
-        node = Node(self.configs[name])
+        """Start the node and its client gRPC API (followers forward some
+        requests, such as lease keepalives, to the leader's client URL)."""
+        cfg = self.configs[name]
+        node = Node(cfg)
         await node.start()
+        server = build_grpc_server(
+            node,
+            [grpc_address(u) for u in cfg.listen_client_urls],
+            cfg.max_request_bytes,
+            lease=node,
+        )
+        await server.start()
         self.nodes[name] = node
+        self.servers[name] = server
         return node
 
     async def stop(self, name: str) -> None:
+        await self.servers.pop(name).stop(0)
         node = self.nodes.pop(name)
         await node.stop()
 
@@ -75,6 +90,7 @@ class Cluster:
 def make_configs(tmp_path: Path, n: int, **overrides: object) -> dict[str, ServerConfig]:
     names = [f"n{i}" for i in range(1, n + 1)]
     peers = {name: f"http://127.0.0.1:{free_port()}" for name in names}
+    clients = {name: f"http://127.0.0.1:{free_port()}" for name in names}
     initial = ",".join(f"{name}={url}" for name, url in peers.items())
     base = ServerConfig(
         heartbeat_interval_ms=20,
@@ -89,8 +105,8 @@ def make_configs(tmp_path: Path, n: int, **overrides: object) -> dict[str, Serve
             data_dir=str(tmp_path / name),
             listen_peer_urls=(peers[name],),
             initial_advertise_peer_urls=(peers[name],),
-            listen_client_urls=(f"http://127.0.0.1:{free_port()}",),
-            advertise_client_urls=(f"http://127.0.0.1:{free_port()}",),
+            listen_client_urls=(clients[name],),
+            advertise_client_urls=(clients[name],),
             **overrides,  # type: ignore[arg-type]
         )
         for name in names
