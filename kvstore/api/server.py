@@ -29,6 +29,7 @@ from kvstore.api.kv import DEFAULT_MAX_TXN_OPS, KVService
 from kvstore.api.lease import LeaseBackend, LeaseService
 from kvstore.api.maintenance import MaintenanceService
 from kvstore.api.pb import health_pb2_grpc, rpc_pb2_grpc
+from kvstore.api.watch import WatchBackend, WatchService
 from kvstore.server.errors import NotSupported
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
@@ -54,7 +55,9 @@ async def _unimplemented(service: str, context: Context) -> None:
     )
 
 
-class WatchService(rpc_pb2_grpc.WatchServicer):
+class _NoWatchService(rpc_pb2_grpc.WatchServicer):
+    """The Watch service of a server built without a WatchBackend."""
+
     async def Watch(self, request_iterator: object, context: Context) -> None:
         await _unimplemented("watch", context)
 
@@ -132,9 +135,11 @@ def create_grpc_server(
     is_serving: Callable[[], bool] | None = None,
     health_watch_interval: float = 1.0,
     lease: LeaseBackend | None = None,
+    watch: WatchBackend | None = None,
 ) -> Server:
     """A grpc.aio server with every servicer registered and no port bound.
-    Without a `lease` backend the Lease service answers UNIMPLEMENTED."""
+    Without a `lease` (`watch`) backend the Lease (Watch) service answers
+    UNIMPLEMENTED."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes + GRPC_OVERHEAD_BYTES),
@@ -144,7 +149,8 @@ def create_grpc_server(
     _add(rpc_pb2_grpc.add_KVServicer_to_server, KVService(backend, max_txn_ops), server)
     _add(rpc_pb2_grpc.add_MaintenanceServicer_to_server, MaintenanceService(backend), server)
     _add(rpc_pb2_grpc.add_ClusterServicer_to_server, ClusterService(backend), server)
-    _add(rpc_pb2_grpc.add_WatchServicer_to_server, WatchService(), server)
+    watch_servicer = WatchService(watch) if watch is not None else _NoWatchService()
+    _add(rpc_pb2_grpc.add_WatchServicer_to_server, watch_servicer, server)
     lease_servicer = LeaseService(lease) if lease is not None else _NoLeaseService()
     _add(rpc_pb2_grpc.add_LeaseServicer_to_server, lease_servicer, server)
     _add(rpc_pb2_grpc.add_AuthServicer_to_server, AuthService(), server)
@@ -188,10 +194,16 @@ def build_grpc_server(
     max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
     is_serving: Callable[[], bool] | None = None,
     lease: LeaseBackend | None = None,
+    watch: WatchBackend | None = None,
 ) -> Server:
     """`create_grpc_server` bound to `listen_addresses`, not yet started."""
     server = create_grpc_server(
-        backend, max_request_bytes, max_txn_ops=max_txn_ops, is_serving=is_serving, lease=lease
+        backend,
+        max_request_bytes,
+        max_txn_ops=max_txn_ops,
+        is_serving=is_serving,
+        lease=lease,
+        watch=watch,
     )
     bind(server, listen_addresses)
     return server
