@@ -241,10 +241,22 @@ class WatchStream:
         self._out.clear()
 
 
+_converted: dict[int, tuple[Event, kv_pb2.Event]] = {}
+"""The protobuf of recent events, by id(): a write watched by a thousand
+watchers is converted once (each response still copies it in). Entries hold
+their Event, so an id is not reused while cached; event-loop thread only."""
+
+
 def event(e: Event) -> kv_pb2.Event:
+    hit = _converted.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
     pb = kv_pb2.Event(type=_EVENT_TYPES[e.type], kv=convert.key_value(e.kv))
     if e.prev_kv is not None:
         pb.prev_kv.CopyFrom(convert.key_value(e.prev_kv))
+    if len(_converted) >= 4096:
+        _converted.clear()
+    _converted[id(e)] = (e, pb)
     return pb
 
 
