@@ -80,11 +80,22 @@ def _scalar(field: FieldDescriptor, value: Any) -> Any:
     return int(value)  # integers and enums (gogo enums marshal as numbers)
 
 
+# Fields of our .proto (etcd 3.5's) that etcdctl 3.4's structs do not have,
+# so etcdctl 3.4 never prints them.
+NOT_IN_ETCD_34: dict[str, frozenset[str]] = {
+    "etcdserverpb.StatusResponse": frozenset({"storageVersion", "dbSizeQuota", "downgradeInfo"}),
+    "etcdserverpb.HashKVResponse": frozenset({"hash_revision"}),
+}
+
+
 def to_go(msg: Message) -> dict[str, Any]:
     """The dict that encoding/json would produce for the gogo struct of `msg`."""
     out: dict[str, Any] = {}
     done_oneofs: set[str] = set()
+    skip = NOT_IN_ETCD_34.get(msg.DESCRIPTOR.full_name, frozenset())
     for field in msg.DESCRIPTOR.fields:
+        if field.name in skip:
+            continue
         oneof = field.containing_oneof
         if oneof is not None:
             # A oneof is one interface-typed Go field.

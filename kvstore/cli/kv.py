@@ -233,6 +233,8 @@ Examples:
 @client_command
 def get_cmd(g: Globals, args: tuple[str, ...], print_value_only: bool, **opts: Any) -> None:
     """Get KEY, or the range [KEY, RANGE_END)."""
+    if print_value_only and g.write_out != "simple":
+        raise click.UsageError("print-value-only is only for `--write-out=simple`")
     req = build_range(args, **opts)
     printer = g.printer()
 

@@ -250,11 +250,12 @@ class SimplePrinter(Printer):
         self.line(f"Member {member_id:16x} {verb} cluster {resp.header.cluster_id:16x}")
 
     def endpoint_health(self, results: Sequence[EndpointHealth]) -> None:
+        # etcdctl 3.4 prints both verdicts on stderr.
         for h in results:
             if h.health:
-                self.line(
+                sys.stderr.write(
                     f"{h.endpoint} is healthy: successfully committed proposal: "
-                    f"took = {gofmt.duration(h.took)}"
+                    f"took = {gofmt.duration(h.took)}\n"
                 )
             else:
                 sys.stderr.write(
