@@ -159,6 +159,8 @@ def run(coro: Awaitable[T]) -> T:
         fail(str(exc))
     except UnsupportedFormat as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
 
