@@ -679,7 +679,7 @@ class Node:
                 raise LeaderChanged() from None
             except LeaseNotFound:
                 return 0
-        return await self._forwarder.keepalive(self._leader_client_url(), lease_id)
+        return await self._forwarder.keepalive(await self._leader_client_url(), lease_id)
 
     async def lease_time_to_live(self, lease_id: int, keys: bool) -> tuple[int, int, list[bytes]]:
         """(granted, remaining, keys); remaining -1 for an unknown lease."""
@@ -691,16 +691,24 @@ class Node:
                 raise LeaderChanged() from None
             except LeaseNotFound:
                 return 0, -1, []
-        return await self._forwarder.time_to_live(self._leader_client_url(), lease_id, keys)
+        return await self._forwarder.time_to_live(await self._leader_client_url(), lease_id, keys)
 
     async def lease_leases(self) -> list[int]:
         return self.lessor.leases()
 
-    def _leader_client_url(self) -> str:
-        leader = self.member_table.get(self.leader) if self.leader != NONE else None
-        if leader is None or not leader.client_urls:
-            raise NoLeader()
-        return leader.client_urls[0]
+    async def _leader_client_url(self) -> str:
+        """The leader's client URL. Right after an election the leader may
+        not yet have published it through the log: wait for it, within the
+        request timeout, as other requests wait for a leader."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout()
+        while True:
+            leader = self.member_table.get(self.leader) if self.leader != NONE else None
+            if leader is not None and leader.client_urls:
+                return leader.client_urls[0]
+            if loop.time() > deadline or self._stopping:
+                raise NoLeader()
+            await asyncio.sleep(self.cfg.heartbeat_interval_ms / 1000)
 
     def members(self) -> list[Member]:
         return self.member_table.list()

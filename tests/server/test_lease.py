@@ -15,17 +15,17 @@ from kvstore.server.node import Node
 from tests.server.conftest import Cluster, eventually, make_configs
 
 
-def keys_of(node: Node, prefix: bytes) -> list[bytes]:
+async def keys_of(node: Node, prefix: bytes) -> list[bytes]:
+    """A local read through the node (it waits for any write in flight)."""
     end = prefix[:-1] + bytes([prefix[-1] + 1])
-    return [kv.key for kv in node.mvcc.range(RangeRequest(prefix, end)).kvs]
+    resp = await node.range(RangeRequest(prefix, end), serializable=True)
+    return [kv.key for kv in resp.kvs]
 
 
-def deletion_revision(node: Node, key: bytes) -> int:
-    """The revision at which `key` was deleted (it existed one before)."""
-    history = node.mvcc.events_between(1, node.mvcc.current_revision, 1 << 20)[0]
-    deletes = [e.kv.mod_revision for e in history if e.kv.key == key and e.type == 1]
-    assert deletes, f"{key!r} was never deleted on {node.cfg.name}"
-    return deletes[-1]
+async def revision_of(node: Node) -> int:
+    return (
+        await node.range(RangeRequest(b"\0", b"\0", count_only=True), serializable=True)
+    ).revision
 
 
 async def test_an_expired_lease_deletes_its_keys_on_every_member_at_one_revision(
@@ -35,14 +35,17 @@ async def test_an_expired_lease_deletes_its_keys_on_every_member_at_one_revision
     lease_id, ttl = await leader.lease_grant(2, 0)
     assert ttl == 2
     for key in (b"l/a", b"l/b", b"l/c"):
-        await leader.put(PutRequest(key, b"v", lease=lease_id))
+        put = await leader.put(PutRequest(key, b"v", lease=lease_id))
     nodes = list(cluster3.nodes.values())
-    await eventually(lambda: all(len(keys_of(n, b"l/")) == 3 for n in nodes))
-    await eventually(
-        lambda: all(not keys_of(n, b"l/") for n in nodes), timeout=10, what="expiry everywhere"
-    )
-    revisions = {deletion_revision(n, key) for n in nodes for key in (b"l/a", b"l/b", b"l/c")}
-    assert len(revisions) == 1, revisions
+
+    async def everywhere(n_keys: int) -> bool:
+        return all([len(await keys_of(n, b"l/")) == n_keys for n in nodes])
+
+    await eventually(lambda: everywhere(3), what="keys everywhere")
+    await eventually(lambda: everywhere(0), timeout=10, what="expiry everywhere")
+    # The revoke is the only write after the puts: one revision, the same
+    # on every member, deleted all three keys.
+    assert [await revision_of(n) for n in nodes] == [put.revision + 1] * 3
     assert all(not n.lessor.exists(lease_id) for n in nodes)
 
 
@@ -55,7 +58,7 @@ async def test_keepalive_through_a_follower_keeps_a_lease_alive(cluster3: Cluste
     deadline = loop.time() + 4.5  # more than twice the TTL
     while loop.time() < deadline:
         assert await follower.lease_keepalive(lease_id) == 2
-        assert keys_of(leader, b"kept") == [b"kept"]
+        assert await keys_of(leader, b"kept") == [b"kept"]
         await asyncio.sleep(0.5)  # the client's keepalive period, not synchronisation
     granted, remaining, keys = await follower.lease_time_to_live(lease_id, keys=True)
     assert (granted, keys) == (2, [b"kept"])
@@ -94,9 +97,13 @@ async def test_a_leader_failover_does_not_expire_a_lease_early(tmp_path: Path) -
         # Nobody keeps the lease alive: it must still hold its key until its
         # full TTL has run, whatever the failover did.
         while loop.time() < granted_at + 6 - 0.5:
-            assert keys_of(new_leader, b"f/") == [b"f/key"], "lease expired early"
+            assert await keys_of(new_leader, b"f/") == [b"f/key"], "lease expired early"
             await asyncio.sleep(0.05)
+
         # ...and it does expire in the end, decided by the new leader.
-        await eventually(lambda: not keys_of(new_leader, b"f/"), timeout=10, what="expiry")
+        async def expired() -> bool:
+            return not await keys_of(new_leader, b"f/")
+
+        await eventually(expired, timeout=10, what="expiry")
     finally:
         await c.stop_all()
