@@ -29,6 +29,7 @@ async def serve(cfg: ServerConfig) -> None:
         cfg.max_request_bytes,
         max_txn_ops=cfg.max_txn_ops,
         lease=node,
+        watch=node,
     )
     await server.start()
     log.info(

@@ -37,6 +37,7 @@ class ServerConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_txn_ops: int = 128
     request_timeout_ms: int = 5000
+    watch_progress_notify_interval_ms: int = 600_000
     log_level: str = "info"
 
     @property
@@ -83,6 +84,8 @@ class ServerConfig:
             raise ConfigError("--heartbeat-interval must be positive")
         if self.election_timeout_ms < 5 * self.heartbeat_interval_ms:
             raise ConfigError("--election-timeout should be at least 5 times --heartbeat-interval")
+        if self.watch_progress_notify_interval_ms <= 0:
+            raise ConfigError("--watch-progress-notify-interval must be positive")
         if self.max_request_bytes <= 0 or self.max_txn_ops <= 0 or self.snapshot_count <= 0:
             raise ConfigError(
                 "--max-request-bytes, --max-txn-ops and --snapshot-count must be positive"
@@ -127,6 +130,12 @@ _FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("max-request-bytes", "max_request_bytes", int, "largest client request accepted"),
     ("max-txn-ops", "max_txn_ops", int, "most operations in one txn"),
     ("request-timeout", "request_timeout_ms", int, "time (ms) a request may wait to apply"),
+    (
+        "watch-progress-notify-interval",
+        "watch_progress_notify_interval_ms",
+        int,
+        "time (ms) between progress notifications to watchers that asked for them",
+    ),
     ("log-level", "log_level", str, "debug, info, warning or error"),
 )
 

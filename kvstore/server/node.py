@@ -53,6 +53,7 @@ from kvstore.mvcc.types import (
     TxnResponse,
 )
 from kvstore.mvcc.validate import check_op, check_txn
+from kvstore.mvcc.watch import WatchHub
 from kvstore.raft.config import Config
 from kvstore.raft.errors import ProposalDropped
 from kvstore.raft.rawnode import RawNode, Ready
@@ -136,6 +137,9 @@ class Node:
             self.db, LessorConfig(min_ttl=min_lease_ttl(ticks, cfg.heartbeat_interval_ms))
         )
         self.mvcc = self._open_mvcc()
+        self.watch_hub = WatchHub(
+            self.mvcc, progress_interval=cfg.watch_progress_notify_interval_ms / 1000
+        )
         self.member_table = MemberTable(self.db)
         self._rng = random.Random(int.from_bytes(os.urandom(8), "big"))
         self._forwarder = LeaderForwarder(cfg.request_timeout_ms / 1000)
@@ -284,6 +288,10 @@ class Node:
         reports, self._reports = self._reports, []
         for report in reports:
             report()
+        if ticked:
+            # Slow watchers catch up in bounded batches between Readies.
+            self.watch_hub.sync_pending()
+            self.watch_hub.progress_all(asyncio.get_running_loop().time())
         if ticked and self.raw.raft.role is Role.LEADER:
             self._lease_duties()
         self._propose_queued()
@@ -388,8 +396,12 @@ class Node:
                     "sync": rd.must_sync,
                 },
             )
+        events, self._ready_events = self._ready_events, []
         if incoming is not None:
+            # The applied state jumped: watchers catch up from the new
+            # store's history (or learn that it was compacted).
             self._reload_state()
+            self.watch_hub.restore(self.mvcc)
             log.info(
                 "installed snapshot",
                 extra={"index": incoming.meta.index, "bytes": len(incoming.data)},
@@ -403,6 +415,9 @@ class Node:
                     fut.set_exception(result)
                 else:
                     fut.set_result(result)
+        if incoming is None:
+            self.watch_hub.notify(events, self.mvcc.current_revision)
+            self.watch_hub.sync_pending()
         for rs in rd.read_states:
             self._reads.confirmed(rs)
         self._reads.release(self.mvcc.applied_index)

@@ -59,6 +59,7 @@ class Cluster:
             [grpc_address(u) for u in cfg.listen_client_urls],
             cfg.max_request_bytes,
             lease=node,
+            watch=node,
         )
         await server.start()
         self.nodes[name] = node
