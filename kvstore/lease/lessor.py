@@ -250,8 +250,10 @@ class Lessor:
         Two members may still pick the same ID concurrently: the second grant
         to apply then fails with LeaseExists (vanishingly rare at 63 bits)."""
         while True:
-            lease_id = rng.getrandbits(63)
-            if lease_id != NO_LEASE and lease_id not in self._leases:
+            # Like etcd's, the IDs print as 16 hex digits: the top nibble of
+            # the 63 bits is never zero.
+            lease_id = (1 << 60) | rng.getrandbits(62)
+            if lease_id not in self._leases:
                 return lease_id
 
     # -- leader only ------------------------------------------------------------------

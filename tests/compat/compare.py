@@ -28,12 +28,14 @@ from tests.procs import Cluster, CtlResult, Launcher, etcdctl
 
 SUBJECT_ENV = "KVSTORE_COMPAT_SUBJECT"
 
-_ID_KEYS = {"cluster_id", "member_id", "leader", "ID", "id"}
+_ID_KEYS = {"cluster_id", "member_id", "leader", "ID", "id", "lease"}
 _TERM_KEYS = {"raft_term", "raftTerm"}
 _INDEX_KEYS = {"raftIndex", "raftAppliedIndex"}
 _SIZE_KEYS = {"dbSize", "dbSizeInUse"}
 _HEX_ID = re.compile(r"\b[0-9a-f]{16}\b")
 _TOOK = re.compile(r"took = \S+")
+# A lease's remaining TTL depends on when the command ran.
+_REMAINING = re.compile(r"remaining\(-?\d+s\)")
 # `-w fields` prints IDs in decimal, one "Name" : value per line.
 _FIELD_ID = re.compile(r'^"(ClusterID|MemberID|Leader|ID)" : (\d+)$', re.M)
 _FIELD_TERM = re.compile(r'^"(RaftTerm)" : (\d+)$', re.M)
@@ -82,6 +84,9 @@ def _walk(node: Any, ids: _Ids) -> Any:
             out[k] = _placeholder("hash", v, int) if v != 0 else "<hash>"
         elif k == "took":
             out[k] = "<took>"
+        elif k == "ttl" and "granted-ttl" in node and isinstance(v, int):
+            # timetolive: the remaining TTL, within a second or two of granted
+            out[k] = "<remaining>" if 0 <= node["granted-ttl"] - v <= 3 else f"<bad ttl {v}>"
         else:
             out[k] = _walk(v, ids)
     return out
@@ -135,6 +140,7 @@ def normalise(res: CtlResult, cluster: Cluster) -> Normalised:
             stdout = f"<not JSON> {text}"
     else:
         text = _TOOK.sub("took = <took>", text)
+        text = _REMAINING.sub("remaining(<ttl>)", text)
         if res.args[:2] == ("endpoint", "status"):
             text = "\n".join(_status_line(ln, ids) for ln in text.splitlines())
         if res.args[:2] == ("member", "list"):
