@@ -36,6 +36,8 @@ _HEX_ID = re.compile(r"\b[0-9a-f]{16}\b")
 _TOOK = re.compile(r"took = \S+")
 # A lease's remaining TTL depends on when the command ran.
 _REMAINING = re.compile(r"remaining\(-?\d+s\)")
+# etcd lists a lease's keys in Go map order, which varies run to run.
+_ATTACHED = re.compile(r"attached keys\(\[([^]]*)\]\)")
 # `-w fields` prints IDs in decimal, one "Name" : value per line.
 _FIELD_ID = re.compile(r'^"(ClusterID|MemberID|Leader|ID)" : (\d+)$', re.M)
 _FIELD_TERM = re.compile(r'^"(RaftTerm)" : (\d+)$', re.M)
@@ -84,12 +86,18 @@ def _walk(node: Any, ids: _Ids) -> Any:
             out[k] = _placeholder("hash", v, int) if v != 0 else "<hash>"
         elif k == "took":
             out[k] = "<took>"
+        elif k == "keys" and "granted-ttl" in node and isinstance(v, list):
+            out[k] = sorted(v)
         elif k == "ttl" and "granted-ttl" in node and isinstance(v, int):
             # timetolive: the remaining TTL, within a second or two of granted
             out[k] = "<remaining>" if 0 <= node["granted-ttl"] - v <= 3 else f"<bad ttl {v}>"
         else:
             out[k] = _walk(v, ids)
     return out
+
+
+def _sorted_keys(m: re.Match[str]) -> str:
+    return f"attached keys([{' '.join(sorted(m.group(1).split()))}])"
 
 
 def _addresses(text: str, cluster: Cluster) -> str:
@@ -141,6 +149,7 @@ def normalise(res: CtlResult, cluster: Cluster) -> Normalised:
     else:
         text = _TOOK.sub("took = <took>", text)
         text = _REMAINING.sub("remaining(<ttl>)", text)
+        text = _ATTACHED.sub(_sorted_keys, text)
         if res.args[:2] == ("endpoint", "status"):
             text = "\n".join(_status_line(ln, ids) for ln in text.splitlines())
         if res.args[:2] == ("member", "list"):
