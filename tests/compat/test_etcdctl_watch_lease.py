@@ -50,7 +50,8 @@ def run_until(
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + WATCH_DEADLINE_S
-        while sentinel.encode() not in out:
+        # Stop only once the sentinel's whole line has been printed.
+        while not _printed(out, sentinel.encode()):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"watch never printed {sentinel!r}; got:\n{out.decode()}")
@@ -63,6 +64,11 @@ def run_until(
         proc.kill()
         _, err = proc.communicate()
     return CtlResult(tuple(args), 0, out.decode(), err.decode())
+
+
+def _printed(out: bytes, sentinel: bytes) -> bool:
+    at = out.find(sentinel)
+    return at >= 0 and b"\n" in out[at:]
 
 
 def watch_until(
@@ -95,7 +101,7 @@ def write_history(pair: Pair) -> None:
         (("w/", "--prefix", "--rev", "2", "--prev-kv"), "END"),
         (("w/a", "--rev", "1"), "3"),
         (("w/", "--prefix", "--rev", "3", "-w", "json"), "RU5E"),
-        (("w/", "w/c", "--rev", "2"), "w/b"),
+        (("w/b", "w/zzz", "--rev", "2"), "END"),
     ],
 )
 def test_watch_history_prints_as_etcd_does(
