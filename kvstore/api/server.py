@@ -144,6 +144,9 @@ def create_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes + GRPC_OVERHEAD_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            # gRPC binds with SO_REUSEPORT by default: a second server on a
+            # port already in use would then share it silently. Refuse it.
+            ("grpc.so_reuseport", 0),
         ]
     )
     _add(rpc_pb2_grpc.add_KVServicer_to_server, KVService(backend, max_txn_ops), server)

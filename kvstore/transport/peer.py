@@ -352,6 +352,8 @@ class PeerTransport:
             # "too_many_pings".
             ("grpc.http2.min_recv_ping_interval_without_data_ms", interval_ms // 2),
             ("grpc.http2.max_ping_strikes", 0),
+            # Never share the peer port with another process (SO_REUSEPORT).
+            ("grpc.so_reuseport", 0),
         )
         self._config = _Config(
             member_id=member_id,
