@@ -38,7 +38,26 @@ def _more_normal(n: Normalised, args: Sequence[str]) -> Normalised:
     text = _FIELDS.sub(lambda m: f'"{m.group(1)}" : <{m.group(1)}>', n.stdout)
     if tuple(args[:2]) == ("endpoint", "hashkv"):
         text = _HASH_LINE.sub(lambda m: f"{m.group(1)}, <hash>", text)
+    if "table" in args:
+        text = _table_cells(text, id_column=tuple(args[:2]) == ("member", "list"))
     return dataclasses.replace(n, stdout=text)
+
+
+def _table_cells(text: str, id_column: bool) -> str:
+    """A table without its padding (column widths follow the random member
+    IDs); the exact layout is checked in test_table.py."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("+"):
+            lines.append("+" + "+".join("-" for _ in line.strip("+").split("+")) + "+")
+        elif line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if id_column and cells[0] != "ID":
+                cells[0] = "<id>"
+            lines.append("|" + "|".join(cells) + "|")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def kvstore_bin() -> str:
@@ -112,6 +131,15 @@ class Trio:
                     + f"== normalised: want\n{want}\n== got\n{got}\n"
                 )
         return ref, on_etcd, on_kvs
+
+    def write(self, extra_endpoint: str | None, *args: str) -> CtlResult:
+        """A write outside `check` goes to all three clusters, so that their
+        revisions (and hashes) stay equal; the kvstore CLI is given
+        `extra_endpoint` first (say, a dead one). Returns the result on kvstore."""
+        first = [extra_endpoint] if extra_endpoint else []
+        etcdctl(self.ref.endpoints(), *args)
+        kvstore_cli([*first, *self.etcd.endpoints()], *args)
+        return kvstore_cli([*first, *self.kvstore.endpoints()], *args)
 
     def verify(self) -> None:
         mismatches, self.mismatches = self.mismatches, []
