@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -67,23 +68,30 @@ def test_watch_prints_events_and_exits_cleanly_on_ctrl_c(trio: Trio) -> None:
         stderr=subprocess.PIPE,
         env=child_env(),
     )
+    out = proc.stdout
+    assert out is not None
+    lines: list[bytes] = []
+    # A thread reads the watcher's output, so polling below never blocks.
+    reader = threading.Thread(target=lambda: lines.extend(iter(out.readline, b"")))
     try:
-        assert proc.stdout is not None
-        # The watcher may start after the first puts: put until one is seen.
+        reader.start()
         n = 0
 
         def seen() -> bool:
+            # The watcher may start after the first puts: put until one shows.
             nonlocal n
             n += 1
             trio.write(None, "put", "w/k", str(n))
-            return proc.stdout is not None and proc.stdout.readline() == b"PUT\n"
+            return b"PUT\n" in lines
 
-        wait_until(seen, 20, "the watch to print a PUT event")
+        wait_until(seen, 20, "the watch to print a PUT event", interval=0.2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        reader.join(10)
     assert b"Traceback" not in err, err
     assert proc.returncode == 130
+    assert lines[lines.index(b"PUT\n") + 1] == b"w/k\n"
