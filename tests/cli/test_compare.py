@@ -5,10 +5,13 @@ are independent while the module shares one trio of clusters."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import pytest
 
 from tests.cli.harness import Trio, kvstore_cli
-from tests.procs import etcdctl
+from tests.procs import CtlResult, etcdctl
 
 JSON = ("-w", "json")
 FORMATS: tuple[tuple[str, ...], ...] = ((), JSON, ("-w", "fields"))
@@ -174,12 +177,14 @@ def test_binary_keys_and_values_with_hex(trio: Trio) -> None:
     trio.verify()
 
 
-def test_lease_commands_on_etcd(trio: Trio) -> None:
-    """Lease output against etcd (kvstore joins when its Lease API lands)."""
-    ref, _, _ = trio.check("lease", "grant", "100", on_kvstore=False)
-    trio.check("lease", "timetolive", "1234", on_kvstore=False)
-    trio.check("lease", "timetolive", "1234", *JSON, on_kvstore=False)
-    trio.check("lease", "revoke", "1234", on_kvstore=False)
+def test_lease_commands(trio: Trio) -> None:
+    for fmt in FORMATS:
+        trio.check("lease", "grant", "100", *fmt)
+    trio.check("lease", "list")
+    trio.check("lease", "list", *JSON)
+    trio.check("lease", "timetolive", "1234")
+    trio.check("lease", "timetolive", "1234", *JSON)
+    trio.check("lease", "revoke", "1234")
     trio.verify()
     # etcdctl exits 2 here (ExitBadConnection); kvstore exits 1 like for
     # every other error. The message is the same.
@@ -187,3 +192,28 @@ def test_lease_commands_on_etcd(trio: Trio) -> None:
     sub = kvstore_cli(trio.etcd.endpoints(), "lease", "keep-alive", "--once", "1234")
     assert sub.error_lines == ref.error_lines == ["Error: etcdserver: requested lease not found"]
     assert sub.returncode == 1
+
+
+def test_lease_lifecycle(trio: Trio) -> None:
+    """grant -> put --lease -> timetolive --keys -> keep-alive --once -> revoke,
+    each cluster with its own lease ID (IDs are normalised)."""
+
+    def flow(run: Callable[..., CtlResult]) -> list[str]:
+        grant = run("lease", "grant", "100")
+        lid = grant.stdout.split()[1]
+        outs = [
+            grant,
+            run("put", "lease/k", "v", "--lease", lid),
+            run("lease", "timetolive", lid, "--keys"),
+            run("lease", "keep-alive", "--once", lid),
+            run("lease", "revoke", lid),
+            run("get", "lease/k"),
+            run("lease", "timetolive", lid),
+        ]
+        text = "".join(f"{o.returncode} {o.stdout}{o.error_lines}\n" for o in outs)
+        text = text.replace(lid, "<lease>")
+        return [re.sub(r"remaining\(\d+s\)", "remaining(<ttl>)", text)]
+
+    want = flow(lambda *a: etcdctl(trio.ref.endpoints(), *a))
+    assert flow(lambda *a: kvstore_cli(trio.etcd.endpoints(), *a)) == want
+    assert flow(lambda *a: kvstore_cli(trio.kvstore.endpoints(), *a)) == want

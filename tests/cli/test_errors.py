@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cli.harness import Trio, kvstore_bin, kvstore_cli
 from tests.procs import child_env, free_port, wait_until
 
@@ -60,8 +62,9 @@ def test_unimplemented_features_say_so(trio: Trio, tmp_path: Path) -> None:
     assert res.returncode == 1 and len(res.error_lines) == 1, res.describe()
 
 
-def test_watch_prints_events_and_exits_cleanly_on_ctrl_c(trio: Trio) -> None:
-    ep = trio.etcd.endpoints()[0]  # kvstore's Watch API is not there yet
+@pytest.mark.parametrize("server", ["etcd", "kvstore"])
+def test_watch_prints_events_and_exits_cleanly_on_ctrl_c(trio: Trio, server: str) -> None:
+    ep = (trio.etcd if server == "etcd" else trio.kvstore).endpoints()[0]
     proc = subprocess.Popen(
         [kvstore_bin(), "--endpoints", ep, "watch", "w/", "--prefix", "--prev-kv"],
         stdout=subprocess.PIPE,
