@@ -92,8 +92,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SLOW_FSYNC_S = 0.1
-SLOW_APPLY_S = 0.1
+SLOW_WRITE_S = 0.1
 MAX_PENDING_PROPOSALS = 10_000
 SNAPSHOT_CATCHUP_ENTRIES = 5_000
 LEASE_REVOKES_PER_TICK = 500
@@ -386,7 +385,7 @@ class Node:
         self.readies += 1
         self.fsyncs += rd.must_sync
         elapsed = time.monotonic() - started
-        if elapsed > SLOW_FSYNC_S:
+        if elapsed > SLOW_WRITE_S:
             log.warning(
                 "slow persist and apply",
                 extra={
@@ -497,7 +496,7 @@ class Node:
         if e.index <= self.mvcc.applied_index:
             return  # applied before a restart: the effects are already on disk
         if e.type is EntryType.CONF_CHANGE:
-            self._apply_conf_change(ConfChange.decode(e.data), batch)
+            self._apply_conf_change(ConfChange.decode(e.data))
         elif e.data:
             env = entries.decode(e.data)
             result = self._execute(env.request, batch)
@@ -543,7 +542,7 @@ class Node:
         except (MVCCError, LeaseError) as exc:
             return exc
 
-    def _apply_conf_change(self, cc: ConfChange, batch: Any) -> None:
+    def _apply_conf_change(self, cc: ConfChange) -> None:
         # Founders are in the member table from bootstrap; membership changes
         # through the API arrive in a later version.
         log.info(

@@ -1,10 +1,9 @@
-"""In-process clusters: real Nodes with real peer transports on loopback,
-driven through their backend API (no client gRPC), all in one event loop."""
+"""In-process clusters: real Nodes with real peer transports and client gRPC
+APIs on loopback, driven through their backend API, all in one event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,13 +15,7 @@ from kvstore.api.server import build_grpc_server
 from kvstore.raft.types import Role
 from kvstore.server.config import ServerConfig, grpc_address
 from kvstore.server.node import Node
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.procs import free_port
 
 
 async def eventually(
