@@ -176,7 +176,8 @@ class Node:
         self._ticks_due = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._published = False
+        self._last_publish = -float("inf")
+        """Loop time of our last attempt to publish our attributes."""
         self.leader_changes = 0
         self.readies = 0
         """Readies carried out; each is one LevelDB batch."""
@@ -295,7 +296,7 @@ class Node:
             self._lease_duties()
         self._propose_queued()
         self._reads.issue(self.raw, asyncio.get_running_loop().time(), retry=ticked)
-        if not self._published and self.leader != NONE:
+        if self.leader != NONE:
             self._publish_attributes()
 
     def _lease_duties(self) -> None:
@@ -332,18 +333,21 @@ class Node:
         self._proposals = keep
 
     def _publish_attributes(self) -> None:
-        self._published = True
+        """Propose our name and client URLs until the member table (the
+        applied log) holds them. A proposal can be lost (forwarded to a
+        leader that just stepped down), so this retries once per election
+        timeout rather than trusting a single attempt."""
         attrs = entries.MemberAttributes(
             self.member_id, self.cfg.name, tuple(self.cfg.advertise_client_urls)
         )
         me = self.member_table.get(self.member_id)
         if me is not None and me.client_urls == attrs.client_urls and me.name == attrs.name:
             return
-        data = entries.encode(entries.Envelope(self.member_id, 0, attrs))
-        try:
-            self.raw.propose(data)
-        except ProposalDropped:
-            self._published = False
+        now = asyncio.get_running_loop().time()
+        if now - self._last_publish < self.cfg.election_timeout_ms / 1000:
+            return
+        self._last_publish = now
+        self._propose_internal(attrs)
 
     async def _handle_ready(self, rd: Ready) -> None:
         if rd.soft_state is not None:
